@@ -1,0 +1,16 @@
+/** Jest runs the TypeScript sources through ts-jest. jose 6 is ESM-only, so it is transformed too. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/__tests__'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true }, isolatedModules: true }] },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  moduleNameMapper: {
+    '^tokengate$': '<rootDir>/lib/index.ts',
+    '^tokengate/express$': '<rootDir>/adapters/express.ts',
+    '^tokengate/koa$': '<rootDir>/adapters/koa.ts',
+    '^tokengate/testing$': '<rootDir>/lib/testing/index.ts',
+  },
+  setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'],
+  testTimeout: 15000,
+};

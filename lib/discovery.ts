@@ -1,0 +1,129 @@
+import type { HttpClient } from './http';
+import { isLoopbackHost } from './options';
+
+/** The parts of an authorization server's metadata tokengate reads. */
+export interface ServerMetadata {
+  issuer: string;
+  jwks_uri: string;
+  introspection_endpoint?: string;
+  revocation_endpoint?: string;
+  token_endpoint?: string;
+  end_session_endpoint?: string;
+  [name: string]: unknown;
+}
+
+/** Limits of one metadata request. */
+export interface FetchLimits {
+  timeout: number;
+  maxBytes: number;
+}
+
+/** A discovery or JWKS problem that is the issuer's, not the caller's. */
+export class UpstreamProblem extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UpstreamProblem';
+  }
+}
+
+/**
+ * The well-known URLs tried, in order: OpenID Connect discovery appended to the issuer, then OAuth
+ * metadata appended (Okta's form) and inserted after the host (RFC 8414's form).
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.1
+ */
+export function discoveryUrls(issuer: string): string[] {
+  const base = issuer.endsWith('/') ? issuer.slice(0, -1) : issuer;
+  const parsed = new URL(issuer);
+  const path = parsed.pathname === '/' ? '' : parsed.pathname.replace(/\/$/, '');
+  const urls = [
+    `${base}/.well-known/openid-configuration`,
+    `${base}/.well-known/oauth-authorization-server`,
+    `${parsed.origin}/.well-known/oauth-authorization-server${path}`,
+  ];
+  return [...new Set(urls)];
+}
+
+/**
+ * Fetches the issuer's metadata once and keeps it; concurrent callers share one request, and a
+ * failure is not kept, so the next caller tries again. The document's `issuer` must equal ours
+ * exactly, and `jwks_uri` must be https (http only on loopback).
+ */
+export class Discovery {
+  private metadata: ServerMetadata | undefined;
+  private inflight: Promise<ServerMetadata> | undefined;
+
+  constructor(
+    private readonly issuer: string,
+    private readonly http: HttpClient,
+    private readonly limits: FetchLimits,
+  ) {}
+
+  /** The metadata, fetched on first use. Rejects with {@link UpstreamProblem}. */
+  get(): Promise<ServerMetadata> {
+    if (this.metadata !== undefined) return Promise.resolve(this.metadata);
+    this.inflight ??= this.load().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  /** Forgets the metadata, so the next {@link Discovery.get} fetches it again. */
+  reset(): void {
+    this.metadata = undefined;
+  }
+
+  private async load(): Promise<ServerMetadata> {
+    const tried: string[] = [];
+    for (const url of discoveryUrls(this.issuer)) {
+      const response = await this.http
+        .request({ method: 'GET', url, headers: { accept: 'application/json' }, ...this.limits })
+        .catch((error: Error) => {
+          throw new UpstreamProblem(`discovery failed: ${error.message}`, { cause: error });
+        });
+      if (response.status === 404) {
+        tried.push(url);
+        continue;
+      }
+      if (response.status !== 200) throw new UpstreamProblem(`discovery failed: ${url} answered ${response.status}`);
+      this.metadata = validate(parseJson(response.body, url), this.issuer, url);
+      return this.metadata;
+    }
+    throw new UpstreamProblem(`discovery failed: no metadata document at ${tried.join(' or ')}; set "jwksUri" if the issuer publishes none`);
+  }
+}
+
+/** Parses a JSON object or throws {@link UpstreamProblem} naming the URL. */
+export function parseJson(body: string, url: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (error) {
+    throw new UpstreamProblem(`${url} did not answer with JSON`, { cause: error });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UpstreamProblem(`${url} did not answer with a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function validate(document: Record<string, unknown>, issuer: string, url: string): ServerMetadata {
+  if (document.issuer !== issuer) {
+    throw new UpstreamProblem(
+      `discovery failed: ${url} names issuer "${String(document.issuer)}", not "${issuer}" (check the "issuer" option, including any trailing slash)`,
+    );
+  }
+  const jwksUri = document.jwks_uri;
+  if (typeof jwksUri !== 'string' || !isAllowedUrl(jwksUri)) {
+    throw new UpstreamProblem(`discovery failed: ${url} has no usable https "jwks_uri"`);
+  }
+  return document as ServerMetadata;
+}
+
+function isAllowedUrl(value: string): boolean {
+  try {
+    const parsed = new URL(value);
+    return parsed.protocol === 'https:' || (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname));
+  } catch {
+    return false;
+  }
+}

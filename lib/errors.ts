@@ -1,0 +1,268 @@
+/**
+ * Error classes. Every failure of {@link Guard.verify} is an {@link AuthError} with a stable `code`,
+ * an HTTP `status`, the RFC 6750 `error` value (when one applies) and ready-made response `headers`,
+ * which Express's and Koa's default error handlers already render.
+ *
+ * Messages say what was wrong and what to do; they never contain the token.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ */
+
+/** Every stable error code tokengate produces. `switch (err.code)` narrows on it. */
+export type AuthErrorCode =
+  | 'ERR_TOKEN_MISSING'
+  | 'ERR_REQUEST_MALFORMED'
+  | 'ERR_MULTIPLE_TOKENS'
+  | 'ERR_TOKEN_IN_QUERY'
+  | 'ERR_TOKEN_TOO_LARGE'
+  | 'ERR_TOKEN_MALFORMED'
+  | 'ERR_ALG_NOT_ALLOWED'
+  | 'ERR_TOKEN_TYPE_INVALID'
+  | 'ERR_CRIT_UNSUPPORTED'
+  | 'ERR_KEY_UNKNOWN'
+  | 'ERR_SIGNATURE_INVALID'
+  | 'ERR_ISSUER_INVALID'
+  | 'ERR_AUDIENCE_INVALID'
+  | 'ERR_TOKEN_EXPIRED'
+  | 'ERR_TOKEN_NOT_YET_VALID'
+  | 'ERR_TOKEN_TOO_OLD'
+  | 'ERR_CLAIM_INVALID'
+  | 'ERR_CLIENT_NOT_ALLOWED'
+  | 'ERR_ORG_AUTHORIZATION_SERVER'
+  | 'ERR_INSUFFICIENT_SCOPE'
+  | 'ERR_CLAIM_CHECK_FAILED'
+  | 'ERR_KEYS_UNAVAILABLE';
+
+/** The RFC 6750 section 3.1 error values. */
+export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+
+/** What every {@link AuthError} subclass constructor accepts besides its message. */
+export interface AuthErrorOptions {
+  /** The underlying error, kept for logs and debugging. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error tokengate rejects a request with.
+ *
+ * `status` and `statusCode` are the HTTP status; `expose` says whether the message is safe to send
+ * to the client (true below 500); `headers` holds `WWW-Authenticate` (and `Retry-After` for 503).
+ * The header is filled in by the guard, which knows the realm; {@link AuthError.challenge} builds it.
+ */
+export abstract class AuthError extends Error {
+  /** Stable machine-readable code, listed in the README. */
+  abstract readonly code: AuthErrorCode;
+  /** HTTP status the error maps to. */
+  abstract readonly status: 400 | 401 | 403 | 503;
+  /** RFC 6750 `error` value, or `undefined` where the RFC wants none (no credentials, 503). */
+  readonly error: BearerErrorValue | undefined = undefined;
+  /** Response headers: `WWW-Authenticate`, and `Retry-After` for upstream failures. */
+  headers: Record<string, string> = {};
+
+  constructor(message: string, options?: AuthErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+
+  /** Same as `status`, for frameworks that read `statusCode`. */
+  get statusCode(): number {
+    return this.status;
+  }
+
+  /** Whether the message may be shown to the client (Koa and http-errors convention). */
+  get expose(): boolean {
+    return this.status < 500;
+  }
+
+  /**
+   * Builds the `WWW-Authenticate` value for this error in the given realm.
+   * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+   */
+  challenge(realm: string): string {
+    let value = `Bearer realm="${quotable(realm)}"`;
+    if (this.error !== undefined) {
+      value += `, error="${this.error}", error_description="${quotable(this.message)}"`;
+    }
+    return value;
+  }
+}
+
+/**
+ * RFC 6750 allows only %x20-21 / %x23-5B / %x5D-7E inside `error_description`: drop quotes,
+ * backslashes and anything outside printable ASCII.
+ */
+function quotable(text: string): string {
+  return text.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '');
+}
+
+/** No bearer token in the request. 401 with a bare challenge, as RFC 6750 section 3.1 asks. */
+export class MissingTokenError extends AuthError {
+  readonly code = 'ERR_TOKEN_MISSING';
+  readonly status = 401;
+}
+
+/** Base of the 400 `invalid_request` errors. */
+export abstract class InvalidRequestError extends AuthError {
+  readonly status = 400;
+  override readonly error = 'invalid_request';
+}
+
+/** The `Authorization` header names Bearer but is not `Bearer <token>` with a valid token68 value. */
+export class MalformedRequestError extends InvalidRequestError {
+  readonly code = 'ERR_REQUEST_MALFORMED';
+}
+
+/** More than one credential: several `Authorization` headers, a list of them, or header plus query. */
+export class MultipleTokensError extends InvalidRequestError {
+  readonly code = 'ERR_MULTIPLE_TOKENS';
+}
+
+/** A token sent as the `access_token` query parameter, which tokengate refuses (RFC 6750 section 2.3, RFC 9700). */
+export class TokenInQueryError extends InvalidRequestError {
+  readonly code = 'ERR_TOKEN_IN_QUERY';
+}
+
+/** Base of the 401 `invalid_token` errors. */
+export abstract class InvalidTokenError extends AuthError {
+  readonly status = 401;
+  override readonly error = 'invalid_token';
+}
+
+/** The token is longer than `maxTokenLength`; it was not parsed. */
+export class TokenTooLargeError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_TOO_LARGE';
+}
+
+/** The token is not a compact JWS: wrong number of parts, bad base64url, or a header/payload that is not a JSON object. */
+export class MalformedTokenError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_MALFORMED';
+}
+
+/** The header `alg` is not in the allow-list (or does not match the key's type). */
+export class AlgorithmNotAllowedError extends InvalidTokenError {
+  readonly code = 'ERR_ALG_NOT_ALLOWED';
+}
+
+/** The header `typ` is not the one required (RFC 9068 `at+jwt` when `typ` is set), or names another kind of JWT. */
+export class TokenTypeError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_TYPE_INVALID';
+}
+
+/** The header lists `crit` extensions, none of which tokengate implements (RFC 7515 section 4.1.11). */
+export class UnsupportedCriticalHeaderError extends InvalidTokenError {
+  readonly code = 'ERR_CRIT_UNSUPPORTED';
+}
+
+/** No key in the issuer's key set matches the token's `kid` (and `alg`), even after a refetch. */
+export class UnknownKeyError extends InvalidTokenError {
+  readonly code = 'ERR_KEY_UNKNOWN';
+}
+
+/** The signature does not verify with the issuer's key. */
+export class InvalidSignatureError extends InvalidTokenError {
+  readonly code = 'ERR_SIGNATURE_INVALID';
+}
+
+/** `iss` is missing or is not exactly the configured issuer. */
+export class IssuerMismatchError extends InvalidTokenError {
+  readonly code = 'ERR_ISSUER_INVALID';
+}
+
+/** `aud` is missing or names none of the configured audiences. */
+export class AudienceMismatchError extends InvalidTokenError {
+  readonly code = 'ERR_AUDIENCE_INVALID';
+}
+
+/** `exp` has passed (beyond `clockTolerance`). */
+export class TokenExpiredError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_EXPIRED';
+}
+
+/** `nbf` or `iat` lies in the future (beyond `clockTolerance`). */
+export class TokenNotYetValidError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_NOT_YET_VALID';
+}
+
+/** `iat` is older than `maxTokenAge`. */
+export class TokenTooOldError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_TOO_OLD';
+}
+
+/** A registered or required claim is missing or has the wrong type. `claim` names it. */
+export class ClaimInvalidError extends InvalidTokenError {
+  readonly code = 'ERR_CLAIM_INVALID';
+  /** The claim at fault. */
+  readonly claim: string;
+  constructor(claim: string, message: string, options?: AuthErrorOptions) {
+    super(message, options);
+    this.claim = claim;
+  }
+}
+
+/** The token's client (`cid` or `client_id`) is not in `clientIds`. */
+export class ClientNotAllowedError extends InvalidTokenError {
+  readonly code = 'ERR_CLIENT_NOT_ALLOWED';
+}
+
+/**
+ * The token was issued by an Okta org authorization server (issuer without `/oauth2/...`), whose
+ * signing keys Okta does not publish: it cannot be validated locally. Use a custom authorization
+ * server, or introspection.
+ */
+export class OrgAuthorizationServerError extends InvalidTokenError {
+  readonly code = 'ERR_ORG_AUTHORIZATION_SERVER';
+}
+
+/** Base of the 403 `insufficient_scope` errors. */
+export abstract class ForbiddenError extends AuthError {
+  readonly status = 403;
+  override readonly error = 'insufficient_scope';
+}
+
+/** The token lacks scopes the route requires. `scopes` lists all the route requires. */
+export class InsufficientScopeError extends ForbiddenError {
+  readonly code = 'ERR_INSUFFICIENT_SCOPE';
+  /** Every scope the route requires (the challenge's `scope` attribute). */
+  readonly scopes: readonly string[];
+  constructor(scopes: readonly string[], message: string) {
+    super(message);
+    this.scopes = scopes;
+  }
+  override challenge(realm: string): string {
+    return `${super.challenge(realm)}, scope="${quotable(this.scopes.join(' '))}"`;
+  }
+}
+
+/** A route's `claims` check failed. `claim` names the claim. */
+export class ClaimCheckFailedError extends ForbiddenError {
+  readonly code = 'ERR_CLAIM_CHECK_FAILED';
+  /** The claim whose check failed. */
+  readonly claim: string;
+  constructor(claim: string, message: string) {
+    super(message);
+    this.claim = claim;
+  }
+}
+
+/**
+ * Base of the 503 errors: an upstream the check depends on is down, slow, or answers garbage.
+ * Never the caller's fault, so never a 401. `retryAfter` (seconds) becomes `Retry-After`.
+ */
+export abstract class UpstreamUnavailableError extends AuthError {
+  readonly status = 503;
+  /** Seconds after which a retry may succeed. */
+  readonly retryAfter: number;
+  constructor(message: string, retryAfter: number, options?: AuthErrorOptions) {
+    super(message, options);
+    this.retryAfter = Math.max(1, Math.ceil(retryAfter));
+    this.headers = { 'Retry-After': String(this.retryAfter) };
+  }
+  override challenge(): string {
+    return '';
+  }
+}
+
+/** No signing key could be had: discovery or the JWKS endpoint is unreachable, slow, or broken. */
+export class KeysUnavailableError extends UpstreamUnavailableError {
+  readonly code = 'ERR_KEYS_UNAVAILABLE';
+}

@@ -1,0 +1,35 @@
+/**
+ * Operational events, delivered to the `onEvent` option. They name URLs, key ids and counts, never a
+ * token. A listener that throws is ignored: events never change a verdict.
+ */
+export type TokengateEvent =
+  | {
+      /** The key set was fetched. */
+      type: 'keys.refreshed';
+      /** Key ids now held. */
+      kids: string[];
+      /** Key ids that left the set (their cached verdicts were dropped). */
+      removed: string[];
+      /** Entries of the JWKS that were skipped as unusable. */
+      skipped: number;
+      /** Seconds until the set is considered old. */
+      maxAge: number;
+    }
+  | {
+      /** Fetching discovery or the JWKS failed. */
+      type: 'keys.error';
+      /** What failed and why. */
+      message: string;
+      /** Whether keys already held keep serving (within `keySet.staleIfError`). */
+      servingStale: boolean;
+    };
+
+/** Calls the listener, if any, shielding the caller from its failures. */
+export function emit(listener: ((event: TokengateEvent) => void) | undefined, event: TokengateEvent): void {
+  if (listener === undefined) return;
+  try {
+    listener(event);
+  } catch {
+    // A faulty listener must not turn into an authentication failure.
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * tokengate: verify OAuth 2.0 / OpenID Connect access tokens from Okta or any OIDC issuer.
+ * Framework adapters live in `tokengate/express` and `tokengate/koa`; the mocked Okta for tests in
+ * `tokengate/testing`.
+ */
+export { createGuard, type Guard } from './guard';
+export type { GuardOptions, CacheOptions, KeySetOptions, Algorithm } from './options';
+export { SUPPORTED_ALGORITHMS } from './options';
+export type { RequestLike } from './bearer';
+export type { AuthResult } from './result';
+export { definePolicy, type Policy, type ClaimExpectation } from './policy';
+export type { JwtHeader, JwtClaims } from './jwt';
+export type { TokengateEvent } from './events';
+export { createHttpClient, HttpError, type HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpFailure } from './http';
+export * from './errors';

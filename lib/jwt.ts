@@ -1,0 +1,264 @@
+import { constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  AlgorithmNotAllowedError,
+  AudienceMismatchError,
+  ClaimInvalidError,
+  ClientNotAllowedError,
+  IssuerMismatchError,
+  MalformedTokenError,
+  OrgAuthorizationServerError,
+  TokenExpiredError,
+  TokenNotYetValidError,
+  TokenTooOldError,
+  TokenTypeError,
+  UnsupportedCriticalHeaderError,
+} from './errors';
+import { normalizeTyp, type Algorithm, type ResolvedOptions } from './options';
+
+/** The protected header of a JWS, as sent. */
+export interface JwtHeader {
+  alg: Algorithm;
+  kid?: string;
+  typ?: string;
+  [parameter: string]: unknown;
+}
+
+/** The claims of an access token, as sent. Okta's `scp`, `cid` and `uid` are typed for convenience. */
+export interface JwtClaims {
+  iss: string;
+  aud: string | string[];
+  exp: number;
+  sub?: string;
+  iat?: number;
+  nbf?: number;
+  jti?: string;
+  scp?: string[];
+  scope?: string;
+  cid?: string;
+  client_id?: string;
+  uid?: string;
+  [claim: string]: unknown;
+}
+
+/** A compact JWS split into its parts. Nothing in it is verified yet. */
+export interface DecodedJwt {
+  header: JwtHeader;
+  claims: JwtClaims;
+  /** `base64url(header) + '.' + base64url(payload)`: the bytes the signature covers. */
+  signingInput: string;
+  signature: Buffer;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const ACCEPTED_TYP_BY_DEFAULT = new Set(['jwt', 'at+jwt']);
+
+/**
+ * Splits a compact JWS and parses its header and payload. Throws {@link MalformedTokenError}
+ * unless it has exactly three non-empty base64url parts whose first two are JSON objects.
+ *
+ * Does NOT check the signature or any claim.
+ * @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1
+ */
+export function decodeJwt(token: string): DecodedJwt {
+  const first = token.indexOf('.');
+  const second = first < 0 ? -1 : token.indexOf('.', first + 1);
+  if (second < 0 || token.indexOf('.', second + 1) >= 0) {
+    throw new MalformedTokenError('The token is not a JWT: it must have three dot-separated parts');
+  }
+  const head = token.slice(0, first);
+  const body = token.slice(first + 1, second);
+  const sig = token.slice(second + 1);
+  if (!base64url(head) || !base64url(body) || !base64url(sig)) {
+    throw new MalformedTokenError('The token is not a JWT: its parts must be non-empty base64url without padding');
+  }
+  const header = parseObject(head, 'header') as JwtHeader;
+  const claims = parseObject(body, 'payload') as JwtClaims;
+  return { header, claims, signingInput: token.slice(0, second), signature: Buffer.from(sig, 'base64url') };
+}
+
+function base64url(part: string): boolean {
+  return part.length % 4 !== 1 && BASE64URL.test(part);
+}
+
+function parseObject(part: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch (error) {
+    throw new MalformedTokenError(`The token's ${what} is not valid JSON`, { cause: error });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new MalformedTokenError(`The token's ${what} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Checks the protected header before any key is looked up: `alg` in the allow-list (never `none`
+ * or HMAC), no `crit` extensions (tokengate implements none), and `typ`.
+ *
+ * Does NOT use `jwk`, `jku`, `x5u` or `x5c`: keys come only from the issuer's key set.
+ * @see https://www.rfc-editor.org/rfc/rfc8725#section-3.1
+ */
+export function checkHeader(header: JwtHeader, options: ResolvedOptions): void {
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !options.algorithms.has(alg)) {
+    throw new AlgorithmNotAllowedError(
+      `The token is signed with ${typeof alg === 'string' ? `"${printable(alg)}"` : 'no algorithm'}; allowed: ${[...options.algorithms].join(', ')}`,
+    );
+  }
+  if (header.crit !== undefined) {
+    throw new UnsupportedCriticalHeaderError('The token header lists "crit" extensions, which are not supported');
+  }
+  if (header.kid !== undefined && typeof header.kid !== 'string') {
+    throw new MalformedTokenError('The token header "kid" must be a string');
+  }
+  const typ = header.typ;
+  if (typ !== undefined && typeof typ !== 'string') throw new TokenTypeError('The token header "typ" must be a string');
+  if (options.typ !== undefined) {
+    if (typ === undefined || normalizeTyp(typ) !== options.typ) {
+      throw new TokenTypeError(`The token header "typ" must be "${options.typ}"${typ === undefined ? ', and it has none' : `, not "${printable(typ)}"`}`);
+    }
+  } else if (typ !== undefined && !ACCEPTED_TYP_BY_DEFAULT.has(normalizeTyp(typ))) {
+    throw new TokenTypeError(`The token header "typ" is "${printable(typ)}": that kind of JWT is not an access token`);
+  }
+}
+
+/**
+ * Checks the claims that need no key: `iss` exact, `aud` any-of, `exp` required, `nbf` and `iat`
+ * with `clockTolerance`, `maxTokenAge`, `requiredClaims`, `clientIds`, and the types of `sub`,
+ * `jti`, `scp`, `scope`. `now` is in seconds.
+ *
+ * Does NOT check the signature, scopes a route requires, or revocation.
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ */
+export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: number): void {
+  if (claims.iss !== options.issuer) {
+    if (typeof claims.iss === 'string' && isOktaOrgIssuer(claims.iss, options.issuer)) {
+      throw new OrgAuthorizationServerError(orgServerMessage());
+    }
+    throw new IssuerMismatchError(
+      typeof claims.iss === 'string' ? `The token's issuer "${printable(claims.iss)}" is not the expected "${options.issuer}"` : 'The token has no "iss" claim',
+    );
+  }
+  const aud = claims.aud;
+  if (typeof aud === 'string' ? !options.audiences.has(aud) : !Array.isArray(aud) || !aud.some((a) => options.audiences.has(a))) {
+    throw new AudienceMismatchError(`The token's audience does not include ${[...options.audiences].map((a) => `"${a}"`).join(' or ')}`);
+  }
+  const tolerance = options.clockTolerance;
+  if (claims.exp === undefined) throw new ClaimInvalidError('exp', 'The token has no "exp" claim; access tokens must expire');
+  number(claims, 'exp');
+  if (now >= claims.exp + tolerance) {
+    throw new TokenExpiredError(`The token expired ${Math.round(now - claims.exp)} seconds ago`);
+  }
+  if (claims.nbf !== undefined) {
+    number(claims, 'nbf');
+    if (claims.nbf > now + tolerance) throw new TokenNotYetValidError(`The token is not valid for another ${Math.round(claims.nbf - now)} seconds ("nbf")`);
+  }
+  if (claims.iat !== undefined) {
+    number(claims, 'iat');
+    if (claims.iat > now + tolerance) throw new TokenNotYetValidError(`The token was issued ${Math.round(claims.iat - now)} seconds in the future ("iat"); check the clocks`);
+  }
+  if (options.maxTokenAge !== undefined) {
+    if (claims.iat === undefined) throw new ClaimInvalidError('iat', 'The token has no "iat" claim, which "maxTokenAge" needs');
+    if (now - claims.iat > options.maxTokenAge + tolerance) {
+      throw new TokenTooOldError(`The token was issued ${Math.round(now - claims.iat)} seconds ago; at most ${options.maxTokenAge} are accepted`);
+    }
+  }
+  for (const name of ['sub', 'jti', 'scope', 'cid', 'client_id', 'uid']) {
+    if (claims[name] !== undefined && typeof claims[name] !== 'string') {
+      throw new ClaimInvalidError(name, `The token's "${name}" claim must be a string`);
+    }
+  }
+  if (claims.scp !== undefined && !(Array.isArray(claims.scp) && claims.scp.every((s) => typeof s === 'string')) && typeof claims.scp !== 'string') {
+    throw new ClaimInvalidError('scp', 'The token\'s "scp" claim must be an array of strings');
+  }
+  for (const name of options.requiredClaims) {
+    if (claims[name] === undefined) throw new ClaimInvalidError(name, `The token has no "${name}" claim, which is required`);
+  }
+  if (options.clientIds !== undefined) {
+    const client = claims.cid ?? claims.client_id;
+    if (client === undefined || !options.clientIds.has(client)) {
+      throw new ClientNotAllowedError(client === undefined ? 'The token names no client ("cid" or "client_id")' : `The client "${printable(client)}" is not allowed`);
+    }
+  }
+}
+
+function number(claims: JwtClaims, name: 'exp' | 'nbf' | 'iat'): void {
+  if (typeof claims[name] !== 'number' || !Number.isFinite(claims[name])) {
+    throw new ClaimInvalidError(name, `The token's "${name}" claim must be a number of seconds`);
+  }
+}
+
+/**
+ * True when `tokenIssuer` looks like an Okta org authorization server: an origin with no path, on an
+ * Okta domain or on the host of the expected custom authorization server (`.../oauth2/{id}`).
+ */
+export function isOktaOrgIssuer(tokenIssuer: string, expected: string): boolean {
+  let token: URL;
+  let ours: URL;
+  try {
+    token = new URL(tokenIssuer);
+    ours = new URL(expected);
+  } catch {
+    return false;
+  }
+  const bare = token.pathname === '/' || token.pathname === '';
+  const oktaHost = /\.(okta|oktapreview|okta-emea|okta-gov)\.com$/.test(token.hostname);
+  return bare && (oktaHost || (token.host === ours.host && ours.pathname.startsWith('/oauth2/')));
+}
+
+/** The one explanation given for org-authorization-server tokens. */
+export function orgServerMessage(): string {
+  return (
+    'The token comes from an Okta org authorization server (issuer without /oauth2/...), whose signing keys Okta ' +
+    'does not publish, so it cannot be validated locally. Issue tokens from a custom authorization server ' +
+    '(https://{org}/oauth2/{id}), or validate them by introspection'
+  );
+}
+
+/** Node signature parameters per JWS algorithm (RFC 7518 section 3). */
+interface SignatureParams {
+  hash: string | null;
+  padding?: number;
+  saltLength?: number;
+  ieee?: number;
+}
+
+const PARAMS: Record<Algorithm, SignatureParams> = {
+  RS256: { hash: 'sha256', padding: constants.RSA_PKCS1_PADDING },
+  RS384: { hash: 'sha384', padding: constants.RSA_PKCS1_PADDING },
+  RS512: { hash: 'sha512', padding: constants.RSA_PKCS1_PADDING },
+  PS256: { hash: 'sha256', padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+  PS384: { hash: 'sha384', padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+  PS512: { hash: 'sha512', padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+  ES256: { hash: 'sha256', ieee: 64 },
+  ES384: { hash: 'sha384', ieee: 96 },
+  ES512: { hash: 'sha512', ieee: 132 },
+  EdDSA: { hash: null },
+  Ed25519: { hash: null },
+};
+
+/**
+ * Verifies a JWS signature with `node:crypto`. The caller has already bound `alg` to the key's type
+ * (see the key set); this checks the signature bytes only. ECDSA signatures must be the exact
+ * IEEE P1363 length; RSA-PSS salts must equal the digest length.
+ * @see https://www.rfc-editor.org/rfc/rfc7518#section-3
+ */
+export function verifySignature(alg: Algorithm, key: KeyObject, signingInput: string, signature: Buffer): boolean {
+  const p = PARAMS[alg];
+  if (p.ieee !== undefined) {
+    if (signature.length !== p.ieee) return false;
+    return cryptoVerify(p.hash, Buffer.from(signingInput), { key, dsaEncoding: 'ieee-p1363' }, signature);
+  }
+  if (p.padding !== undefined) {
+    return cryptoVerify(p.hash, Buffer.from(signingInput), { key, padding: p.padding, saltLength: p.saltLength }, signature);
+  }
+  return cryptoVerify(null, Buffer.from(signingInput), key, signature);
+}
+
+/** Shortens and strips a value from a token before it goes into a message. */
+export function printable(value: string): string {
+  const clean = value.replace(/[^\x20-\x7E]/g, '?');
+  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
+}

@@ -1,0 +1,291 @@
+import type { HttpClient } from './http';
+import type { TokengateEvent } from './events';
+
+/** Signature algorithms tokengate can verify. `none` and the HMAC family are never accepted (RFC 8725 section 3.1). */
+export type Algorithm =
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA' | 'Ed25519';
+
+/** Every algorithm tokengate supports, in the order the README lists them. */
+export const SUPPORTED_ALGORITHMS: readonly Algorithm[] = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+];
+
+/**
+ * Options of {@link createGuard}. Validated once; every mistake is a `TypeError` naming the option,
+ * and unknown names are rejected so that a typo never silently weakens a check.
+ * Durations are in seconds (fractions allowed), sizes in bytes, lengths in characters.
+ */
+export interface GuardOptions {
+  /** Expected `iss`, compared exactly. `https:`; plain `http:` only for loopback hosts. Required. */
+  issuer: string;
+  /** Expected `aud`: the token must name at least one of these. Required. */
+  audience: string | readonly string[];
+  /** JWKS URL. Default: `jwks_uri` from the issuer's discovery document. */
+  jwksUri?: string;
+  /** Allowed `alg` values. Default `['RS256']` (what Okta signs with). */
+  algorithms?: readonly Algorithm[];
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds. Default 30; at most 300. */
+  clockTolerance?: number;
+  /** Reject tokens whose `iat` is older than this many seconds. Default: no limit. */
+  maxTokenAge?: number;
+  /** Claims that must be present besides `iss`, `aud` and `exp`. Default none. */
+  requiredClaims?: readonly string[];
+  /**
+   * Required header `typ`, e.g. `'at+jwt'` for RFC 9068 tokens (compared case-insensitively, with
+   * or without `application/`). Default: not required, but a `typ` naming another kind of JWT
+   * (anything other than `JWT` or `at+jwt`) is refused, since Okta access tokens carry none.
+   */
+  typ?: string;
+  /** Accepted clients (Okta `cid`, RFC 9068 `client_id`). Default: any client. */
+  clientIds?: readonly string[];
+  /** Realm in `WWW-Authenticate` challenges. Default `'api'`. */
+  realm?: string;
+  /** Longest token accepted, in characters; longer ones are refused before parsing. Default 8192. */
+  maxTokenLength?: number;
+  /** Verified-token cache; `false` turns it off. */
+  cache?: false | CacheOptions;
+  /** Key set (JWKS) fetching and caching. */
+  keySet?: KeySetOptions;
+  /** HTTP client for every outgoing call. Default: {@link createHttpClient}. */
+  http?: HttpClient;
+  /** Clock, milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number;
+  /** Receives operational events (key-set refreshes and failures). Never receives a token. */
+  onEvent?: (event: TokengateEvent) => void;
+}
+
+/** Options of the verified-token cache. */
+export interface CacheOptions {
+  /** Most tokens kept. Default 10000. */
+  max?: number;
+  /** Tokens longer than this many characters are verified every time, never cached. Default 4096. */
+  maxTokenLength?: number;
+}
+
+/** Options of the key set. */
+export interface KeySetOptions {
+  /** Deadline of one discovery or JWKS request, in seconds. Default 5. */
+  timeout?: number;
+  /** Largest discovery or JWKS body, in bytes. Default 262144 (256 KiB). */
+  maxBytes?: number;
+  /** Least time between two refetches caused by unknown `kid`s, in seconds. Default 30. */
+  cooldown?: number;
+  /** Wait after a failed fetch before the next attempt (also the `Retry-After` value), in seconds. Default 5. */
+  retryAfter?: number;
+  /** Lower clamp on the JWKS `Cache-Control: max-age`, in seconds. Default 60. */
+  minCacheAge?: number;
+  /** Upper clamp on the JWKS `Cache-Control: max-age`, in seconds. Default 86400. */
+  maxCacheAge?: number;
+  /** Cache age when the JWKS response sends no `max-age`, in seconds. Default 600. */
+  defaultCacheAge?: number;
+  /** How long held keys keep working past their cache age while the issuer is unreachable, in seconds. Default 43200 (12 h). */
+  staleIfError?: number;
+}
+
+/** Options after validation, every default filled in. Internal. */
+export interface ResolvedOptions {
+  issuer: string;
+  audiences: ReadonlySet<string>;
+  jwksUri: string | undefined;
+  algorithms: ReadonlySet<Algorithm>;
+  clockTolerance: number;
+  maxTokenAge: number | undefined;
+  requiredClaims: readonly string[];
+  typ: string | undefined;
+  clientIds: ReadonlySet<string> | undefined;
+  realm: string;
+  maxTokenLength: number;
+  cache: Required<CacheOptions> | false;
+  keySet: Required<KeySetOptions>;
+  http: HttpClient | undefined;
+  clock: () => number;
+  onEvent: ((event: TokengateEvent) => void) | undefined;
+}
+
+const TOP_LEVEL = [
+  'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
+  'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent',
+];
+const CACHE_KEYS = ['max', 'maxTokenLength'];
+const KEY_SET_KEYS = [
+  'timeout', 'maxBytes', 'cooldown', 'retryAfter', 'minCacheAge', 'maxCacheAge', 'defaultCacheAge', 'staleIfError',
+];
+
+/** Reads and validates {@link GuardOptions} once. Throws a `TypeError` naming the option at fault. */
+export function resolveOptions(input: GuardOptions): ResolvedOptions {
+  if (input === null || typeof input !== 'object') throw new TypeError('tokengate: options must be an object');
+  rejectUnknown('', input, TOP_LEVEL);
+
+  const issuer = url('issuer', input.issuer, true);
+  const audience = input.audience;
+  const audiences = typeof audience === 'string' ? [audience] : audience;
+  if (!Array.isArray(audiences) || audiences.length === 0 || !audiences.every(nonEmptyString)) {
+    throw new TypeError('tokengate: option "audience" must be a non-empty string or a non-empty array of them');
+  }
+
+  const algorithms = input.algorithms ?? ['RS256'];
+  if (!Array.isArray(algorithms) || algorithms.length === 0) {
+    throw new TypeError('tokengate: option "algorithms" must be a non-empty array');
+  }
+  for (const alg of algorithms as unknown[]) {
+    if (typeof alg === 'string' && (alg.toLowerCase() === 'none' || /^HS/i.test(alg))) {
+      throw new TypeError(`tokengate: option "algorithms" may not contain "${alg}": unsigned and shared-secret tokens are never accepted (RFC 8725)`);
+    }
+    if (!SUPPORTED_ALGORITHMS.includes(alg as Algorithm)) {
+      throw new TypeError(`tokengate: option "algorithms" contains unsupported "${String(alg)}"; supported: ${SUPPORTED_ALGORITHMS.join(', ')}`);
+    }
+  }
+
+  const cacheInput = input.cache;
+  let cache: ResolvedOptions['cache'];
+  if (cacheInput === false) {
+    cache = false;
+  } else {
+    const c = object('cache', cacheInput ?? {});
+    rejectUnknown('cache.', c, CACHE_KEYS);
+    cache = {
+      max: integer('cache.max', c.max, 10_000, 1),
+      maxTokenLength: integer('cache.maxTokenLength', c.maxTokenLength, 4096, 1),
+    };
+  }
+
+  const k = object('keySet', input.keySet ?? {});
+  rejectUnknown('keySet.', k, KEY_SET_KEYS);
+  const keySet: Required<KeySetOptions> = {
+    timeout: seconds('keySet.timeout', k.timeout, 5, 0.001),
+    maxBytes: integer('keySet.maxBytes', k.maxBytes, 262_144, 1024),
+    cooldown: seconds('keySet.cooldown', k.cooldown, 30, 0),
+    retryAfter: seconds('keySet.retryAfter', k.retryAfter, 5, 0),
+    minCacheAge: seconds('keySet.minCacheAge', k.minCacheAge, 60, 0),
+    maxCacheAge: seconds('keySet.maxCacheAge', k.maxCacheAge, 86_400, 0),
+    defaultCacheAge: seconds('keySet.defaultCacheAge', k.defaultCacheAge, 600, 0),
+    staleIfError: seconds('keySet.staleIfError', k.staleIfError, 43_200, 0),
+  };
+  if (keySet.minCacheAge > keySet.maxCacheAge) {
+    throw new TypeError('tokengate: option "keySet.minCacheAge" must not exceed "keySet.maxCacheAge"');
+  }
+
+  const http = input.http;
+  if (http !== undefined && (http === null || typeof http.request !== 'function')) {
+    throw new TypeError('tokengate: option "http" must be an object with a request() method');
+  }
+  const clock = input.clock ?? Date.now;
+  if (typeof clock !== 'function') throw new TypeError('tokengate: option "clock" must be a function returning milliseconds');
+  if (input.onEvent !== undefined && typeof input.onEvent !== 'function') {
+    throw new TypeError('tokengate: option "onEvent" must be a function');
+  }
+  if (input.typ !== undefined && !nonEmptyString(input.typ)) {
+    throw new TypeError('tokengate: option "typ" must be a non-empty string such as "at+jwt"');
+  }
+  const realm = input.realm ?? 'api';
+  if (!nonEmptyString(realm) || /[^\x20\x21\x23-\x5B\x5D-\x7E]/.test(realm)) {
+    throw new TypeError('tokengate: option "realm" must be a non-empty printable ASCII string without quotes or backslashes');
+  }
+
+  return {
+    issuer,
+    audiences: new Set(audiences),
+    jwksUri: input.jwksUri === undefined ? undefined : url('jwksUri', input.jwksUri, false),
+    algorithms: new Set(algorithms),
+    clockTolerance: seconds('clockTolerance', input.clockTolerance, 30, 0, 300),
+    maxTokenAge: input.maxTokenAge === undefined ? undefined : seconds('maxTokenAge', input.maxTokenAge, 0, 0.001),
+    requiredClaims: stringList('requiredClaims', input.requiredClaims) ?? [],
+    typ: input.typ === undefined ? undefined : normalizeTyp(input.typ),
+    clientIds: input.clientIds === undefined ? undefined : new Set(stringList('clientIds', input.clientIds)),
+    realm,
+    maxTokenLength: integer('maxTokenLength', input.maxTokenLength, 8192, 16),
+    cache,
+    keySet,
+    http,
+    clock,
+    onEvent: input.onEvent,
+  };
+}
+
+/** Lower-cases a media type and drops an `application/` prefix (RFC 7515 section 4.1.9). */
+export function normalizeTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
+
+/** True for the host names and addresses of this machine, where plain http is allowed. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+function url(name: string, value: unknown, isIssuer: boolean): string {
+  if (!nonEmptyString(value)) throw new TypeError(`tokengate: option "${name}" is required and must be a URL string`);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new TypeError(`tokengate: option "${name}" is not a valid URL: "${value}"`);
+  }
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
+    throw new TypeError(`tokengate: option "${name}" must use https: (plain http: is allowed only for loopback hosts), got "${value}"`);
+  }
+  if (isIssuer && (parsed.search !== '' || parsed.hash !== '')) {
+    throw new TypeError(`tokengate: option "${name}" must not contain a query or fragment (RFC 8414 section 2)`);
+  }
+  return value;
+}
+
+function rejectUnknown(prefix: string, value: object, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const near = known.find((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+      throw new TypeError(`tokengate: unknown option "${prefix}${key}"${near ? `; did you mean "${prefix}${near}"?` : ''}`);
+    }
+  }
+}
+
+function object(name: string, value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`tokengate: option "${name}" must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function seconds(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new TypeError(`tokengate: option "${name}" must be a number of seconds from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new TypeError(`tokengate: option "${name}" must be a whole number of at least ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function stringList(name: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every(nonEmptyString)) {
+    throw new TypeError(`tokengate: option "${name}" must be an array of non-empty strings`);
+  }
+  return [...value];
+}
+
+function nonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+/** Levenshtein distance, for "did you mean" hints on option names. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}

@@ -1,0 +1,6 @@
+/**
+ * `tokengate/testing`: a mocked Okta for test suites. Needs `nock` (a peer dependency) and a test
+ * runner that allows it (`nock.disableNetConnect()` is recommended).
+ */
+export { mockOkta, type MockOkta } from './mock-okta';
+export { OktaModel, signCompact, type OktaModelOptions, type TokenOptions, type MockEndpoint, type FailureMode, type ModelResponse } from './okta-model';
