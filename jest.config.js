@@ -3,7 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/__tests__'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true }, isolatedModules: true }] },
+  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true, esModuleInterop: true } }] },
+  // nock's interceptor lives on the global scope across test files; keep Jest from soft-deleting it.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   moduleNameMapper: {
     '^tokengate$': '<rootDir>/lib/index.ts',

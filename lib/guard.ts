@@ -35,10 +35,20 @@ export interface Guard {
   ready(): Promise<void>;
   /** Stops fetching, drops caches, and closes the default HTTP client's pooled connections. */
   close(): Promise<void>;
+  /** Counters for metrics: verified-token cache and key-set activity since creation. */
+  stats(): GuardStats;
   /** The issuer this guard accepts tokens from. */
   readonly issuer: string;
   /** The realm of its `WWW-Authenticate` challenges. */
   readonly realm: string;
+}
+
+/** A snapshot of a guard's counters. */
+export interface GuardStats {
+  /** Verified-token cache: entries held, hits and misses (a miss is a full verification). */
+  tokenCache: { size: number; hits: number; misses: number };
+  /** Key set: JWKS fetches attempted and failed, key ids held. */
+  keys: { fetches: number; failures: number; kids: string[] };
 }
 
 /**
@@ -72,6 +82,8 @@ class TokenGuard implements Guard {
   private readonly cache: TokenCache | undefined;
   private readonly orgIssuer: boolean;
   private closed = false;
+  private hits = 0;
+  private misses = 0;
 
   constructor(private readonly options: ResolvedOptions) {
     this.issuer = options.issuer;
@@ -115,6 +127,13 @@ class TokenGuard implements Guard {
     });
   }
 
+  stats(): GuardStats {
+    return {
+      tokenCache: { size: this.cache?.size ?? 0, hits: this.hits, misses: this.misses },
+      keys: this.keys.stats(),
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -126,10 +145,13 @@ class TokenGuard implements Guard {
   private async verifyJwt(token: string): Promise<AuthResult> {
     if (this.closed) throw new Error('tokengate: this guard is closed');
     const options = this.options;
-    const now = Math.floor(options.clock() / 1000);
+    const nowMs = options.clock();
+    const now = Math.floor(nowMs / 1000);
     const tolerance = options.clockTolerance;
     const cached = this.cache?.get(token);
     if (cached !== undefined) {
+      // A hit must not keep a key alive: when the key set is due, refresh it (waiting only once it has expired).
+      if (nowMs >= this.keys.refreshAt) await this.keys.current(nowMs);
       if (!cached.key.removed) {
         if (now >= cached.exp + tolerance) {
           this.cache!.delete(token);
@@ -139,10 +161,12 @@ class TokenGuard implements Guard {
         if (options.maxTokenAge !== undefined && now - cached.iat! > options.maxTokenAge + tolerance) {
           throw new TokenTooOldError(`The token was issued ${now - cached.iat!} seconds ago; at most ${options.maxTokenAge} are accepted`);
         }
+        this.hits++;
         return cached.result;
       }
       this.cache!.delete(token);
     }
+    this.misses++;
     if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
     const { header, claims, signingInput, signature } = decodeJwt(token);
     checkHeader(header, options);

@@ -3,7 +3,7 @@
  * Framework adapters live in `tokengate/express` and `tokengate/koa`; the mocked Okta for tests in
  * `tokengate/testing`.
  */
-export { createGuard, type Guard } from './guard';
+export { createGuard, type Guard, type GuardStats } from './guard';
 export type { GuardOptions, CacheOptions, KeySetOptions, Algorithm } from './options';
 export { SUPPORTED_ALGORITHMS } from './options';
 export type { RequestLike } from './bearer';

@@ -41,12 +41,15 @@ export class KeySet {
   private all: VerificationKey[] = [];
   private identities = new Map<string, VerificationKey>();
   private expiresAt = -Infinity;
-  private refreshAt = -Infinity;
+  /** When the set is due for a background refresh, ms. Read on every cache hit, so kept public. */
+  refreshAt = -Infinity;
   private lastAttempt = -Infinity;
   private failedAt = -Infinity;
   private lastError: Error | undefined;
   private inflight: Promise<void> | undefined;
   private closed = false;
+  private fetches = 0;
+  private failures = 0;
   private readonly discovery: Discovery;
 
   constructor(
@@ -76,7 +79,7 @@ export class KeySet {
       key = this.find(header);
       if (key !== undefined) return key;
     }
-    if (this.failedAt >= this.lastAttempt) throw this.unavailable(now);
+    if (this.failedAt >= this.lastAttempt) throw this.unavailable();
     throw new UnknownKeyError(
       header.kid === undefined
         ? `The token has no "kid" and the issuer's key set has no single key for ${header.alg}`
@@ -84,12 +87,22 @@ export class KeySet {
     );
   }
 
+  /** Fetch counters and the key ids held. */
+  stats(): { fetches: number; failures: number; kids: string[] } {
+    return { fetches: this.fetches, failures: this.failures, kids: this.all.map((key) => key.kid ?? '(no kid)') };
+  }
+
   /** Stops further fetches. */
   close(): void {
     this.closed = true;
   }
 
-  private async current(now: number): Promise<void> {
+  /**
+   * Keeps the set fresh: nothing before `refreshAt`; a background refresh between it and the
+   * expiry; past the expiry, waits for a refetch, then serves stale keys within `staleIfError` or
+   * rejects with {@link KeysUnavailableError}.
+   */
+  async current(now: number): Promise<void> {
     if (now < this.refreshAt) return;
     const backingOff = now - this.failedAt < this.options.keySet.retryAfter * 1000;
     if (now < this.expiresAt) {
@@ -98,12 +111,12 @@ export class KeySet {
     }
     if (!backingOff || this.inflight !== undefined) await this.refresh().catch(() => undefined);
     if (this.options.clock() >= this.expiresAt && now >= this.expiresAt + this.options.keySet.staleIfError * 1000) {
-      throw this.unavailable(now);
+      throw this.unavailable();
     }
   }
 
-  private unavailable(now: number): KeysUnavailableError {
-    const wait = Math.max(0, this.failedAt + this.options.keySet.retryAfter * 1000 - now) / 1000;
+  private unavailable(): KeysUnavailableError {
+    const wait = Math.max(0, this.failedAt + this.options.keySet.retryAfter * 1000 - this.options.clock()) / 1000;
     const why = this.lastError?.message ?? 'the key set could not be fetched';
     return new KeysUnavailableError(`No signing keys are available from the issuer: ${why}`, wait, { cause: this.lastError });
   }
@@ -132,6 +145,7 @@ export class KeySet {
   private async load(): Promise<void> {
     const started = this.options.clock();
     this.lastAttempt = started;
+    this.fetches++;
     const heldKeys = this.all.length > 0 && started < this.expiresAt + this.options.keySet.staleIfError * 1000;
     try {
       const uri = this.options.jwksUri ?? (await this.discovery.get()).jwks_uri;
@@ -149,6 +163,7 @@ export class KeySet {
       this.install(document.keys, response.headers['cache-control'], uri);
     } catch (error) {
       this.failedAt = this.options.clock();
+      this.failures++;
       this.lastError = error as Error;
       emit(this.options.onEvent, { type: 'keys.error', message: (error as Error).message, servingStale: heldKeys });
       throw error;

@@ -54,7 +54,8 @@ const ACCEPTED_TYP_BY_DEFAULT = new Set(['jwt', 'at+jwt']);
 
 /**
  * Splits a compact JWS and parses its header and payload. Throws {@link MalformedTokenError}
- * unless it has exactly three non-empty base64url parts whose first two are JSON objects.
+ * unless it has exactly three base64url parts whose first two are non-empty JSON objects. An empty
+ * signature passes here so that `alg: none` is refused by name in {@link checkHeader}.
  *
  * Does NOT check the signature or any claim.
  * @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1
@@ -68,8 +69,8 @@ export function decodeJwt(token: string): DecodedJwt {
   const head = token.slice(0, first);
   const body = token.slice(first + 1, second);
   const sig = token.slice(second + 1);
-  if (!base64url(head) || !base64url(body) || !base64url(sig)) {
-    throw new MalformedTokenError('The token is not a JWT: its parts must be non-empty base64url without padding');
+  if (!base64url(head) || !base64url(body) || (sig.length > 0 && !base64url(sig))) {
+    throw new MalformedTokenError('The token is not a JWT: its header and payload must be non-empty base64url without padding');
   }
   const header = parseObject(head, 'header') as JwtHeader;
   const claims = parseObject(body, 'payload') as JwtClaims;

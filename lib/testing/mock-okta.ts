@@ -15,6 +15,8 @@ export interface MockOkta {
   readonly calls: Readonly<Record<MockEndpoint, number>>;
   /** Key ids currently published, newest last. */
   readonly kids: string[];
+  /** The JWK set as published (public keys only). */
+  jwks(): { keys: Array<Record<string, unknown>> };
   /** Mints a signed Okta-shaped access token; `claims` override the defaults, `undefined` removes one. */
   token(claims?: Record<string, unknown>, options?: TokenOptions): string;
   /** Publishes new keys and signs with them; `removeOld` also withdraws the old ones. */
@@ -70,6 +72,7 @@ export function mockOkta(options: OktaModelOptions = {}): MockOkta {
     get kids() {
       return model.kids;
     },
+    jwks: () => model.jwks(),
     token: (claims, tokenOptions) => model.token(claims, tokenOptions),
     rotateKeys: (rotateOptions) => model.rotateKeys(rotateOptions),
     fail: (endpoint, mode, failOptions) => model.fail(endpoint, mode, failOptions),

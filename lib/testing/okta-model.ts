@@ -91,6 +91,11 @@ export class OktaModel {
     return this.keys.map((k) => k.kid);
   }
 
+  /** The JWK set as published (public keys only). */
+  jwks(): { keys: Array<Record<string, unknown>> } {
+    return { keys: this.keys.map((k) => ({ ...k.jwk })) };
+  }
+
   /**
    * Mints a signed access token shaped like Okta's (`ver, jti, iss, aud, iat, exp, cid, uid, scp,
    * auth_time, sub`). `claims` override the defaults; a claim set to `undefined` is left out.
@@ -173,7 +178,7 @@ export class OktaModel {
       return failed(failure);
     }
     if (endpoint === 'discovery') return json(200, this.metadata());
-    return json(200, { keys: this.keys.map((k) => k.jwk) }, { 'cache-control': `max-age=${this.jwksMaxAge}, must-revalidate` });
+    return json(200, this.jwks(), { 'cache-control': `max-age=${this.jwksMaxAge}, must-revalidate` });
   }
 
   private route(method: string, path: string, issuerPath: string): MockEndpoint | undefined {

@@ -1,0 +1,62 @@
+import express from 'express';
+import Koa from 'koa';
+import type { Guard, GuardOptions, Policy } from 'tokengate';
+import { protect as protectExpress } from 'tokengate/express';
+import { protect as protectKoa } from 'tokengate/koa';
+
+/** A server a test can hand to supertest. */
+export type Served = Parameters<typeof import('supertest')>[0];
+
+/** Routes every adapter test app serves: `/api/hello` (any valid token), `/api/orders` (scope), `/api/admin` (claim). */
+export const ROUTES: Record<string, Policy | undefined> = {
+  '/api/hello': undefined,
+  '/api/orders': { scopes: ['orders:read', 'orders:write'] },
+  '/api/admin': { claims: { groups: 'admins' } },
+};
+
+/** An Express 5 app protected by tokengate, answering with what `req.auth` holds. */
+export function expressApp(guard: Guard | GuardOptions): Served {
+  const app = express();
+  for (const [path, policy] of Object.entries(ROUTES)) {
+    app.get(path, protectExpress(guard, policy), (req, res) => {
+      res.json({ subject: req.auth?.subject, scopes: req.auth?.scopes, clientId: req.auth?.clientId });
+    });
+  }
+  return app;
+}
+
+/** A Koa 3 app with the same routes, answering with what `ctx.state.auth` holds. */
+export function koaApp(guard: Guard | GuardOptions): Served {
+  const app = new Koa();
+  app.silent = true;
+  const mounted = Object.entries(ROUTES).map(([path, policy]) => [path, protectKoa(guard, policy)] as const);
+  app.use(async (ctx, next) => {
+    const route = mounted.find(([path]) => path === ctx.path);
+    if (route === undefined) return next();
+    await route[1](ctx, async () => {
+      const auth = ctx.state.auth;
+      ctx.body = { subject: auth?.subject, scopes: auth?.scopes, clientId: auth?.clientId };
+    });
+  });
+  return app.callback();
+}
+
+/** Both adapters, for `describe.each`. */
+export const ADAPTERS: Array<[string, (guard: Guard | GuardOptions) => Served]> = [
+  ['express', expressApp],
+  ['koa', koaApp],
+];
+
+/** A clock tests move by hand. Milliseconds since the epoch. */
+export function fakeClock(start = Date.UTC(2026, 10, 23, 12, 0, 0)): { now: () => number; advance: (seconds: number) => void; set: (ms: number) => void } {
+  let current = start;
+  return {
+    now: () => current,
+    advance: (seconds) => {
+      current += seconds * 1000;
+    },
+    set: (ms) => {
+      current = ms;
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { createGuard } from 'tokengate';
+import { mockOkta } from 'tokengate/testing';
+
+const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+const header = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
+
+test('mints Okta-shaped access tokens; claims override and undefined removes', () => {
+  const okta = mockOkta({ issuer: 'https://dev-1.okta.com/oauth2/aus123', audience: 'api://orders', clientId: '0oa-test' });
+  const claims = decode(okta.token({ sub: 'bob@example.com', uid: undefined, groups: ['admins'] }, { expiresIn: 60 }));
+  expect(claims).toMatchObject({ ver: 1, iss: 'https://dev-1.okta.com/oauth2/aus123', aud: 'api://orders', cid: '0oa-test', sub: 'bob@example.com', groups: ['admins'], scp: ['openid', 'profile'] });
+  expect(claims.uid).toBeUndefined();
+  expect(claims.exp - claims.iat).toBe(60);
+  expect(claims.jti).toMatch(/^AT\./);
+  expect(header(okta.token())).toEqual({ kid: okta.kids[0], alg: 'RS256' });
+  okta.close();
+});
+
+test('serves discovery and keys, counts calls, and fails on demand for a number of requests', async () => {
+  const okta = mockOkta();
+  const guard = createGuard({ issuer: okta.issuer, audience: okta.audience, keySet: { retryAfter: 0 } });
+  okta.fail('jwks', 500, { times: 1 });
+  await expect(guard.verifyToken(okta.token())).rejects.toMatchObject({ status: 503 });
+  await expect(guard.verifyToken(okta.token())).resolves.toBeDefined();
+  expect(okta.calls).toEqual({ discovery: 1, jwks: 2 });
+  okta.resetCalls();
+  expect(okta.calls).toEqual({ discovery: 0, jwks: 0 });
+  await guard.close();
+  okta.close();
+});
+
+test('rotateKeys publishes a new key and signs with it; removeOld withdraws the others', () => {
+  const okta = mockOkta();
+  const first = okta.kids[0];
+  okta.rotateKeys();
+  expect(okta.kids).toHaveLength(2);
+  expect(header(okta.token()).kid).toBe(okta.kids[1]);
+  okta.rotateKeys({ removeOld: true });
+  expect(okta.kids).toHaveLength(1);
+  expect(okta.kids).not.toContain(first);
+  expect(okta.jwks().keys[0]).not.toHaveProperty('d');
+  okta.close();
+});
+
+test('two mocks side by side do not interfere, and close() takes a mock away', async () => {
+  const a = mockOkta();
+  const b = mockOkta();
+  const guardA = createGuard({ issuer: a.issuer, audience: a.audience });
+  const guardB = createGuard({ issuer: b.issuer, audience: b.audience });
+  await expect(guardA.verifyToken(a.token())).resolves.toBeDefined();
+  await expect(guardA.verifyToken(b.token())).rejects.toMatchObject({ code: 'ERR_ISSUER_INVALID' });
+  b.close();
+  // With nock.disableNetConnect() on, a closed mock is unreachable: an upstream failure, a 503.
+  await expect(guardB.verifyToken(b.token())).rejects.toMatchObject({ code: 'ERR_KEYS_UNAVAILABLE', status: 503 });
+  await guardA.close();
+  await guardB.close();
+  a.close();
+});
+
+test('signing with an algorithm the mock does not publish is a clear TypeError', () => {
+  const okta = mockOkta();
+  expect(() => okta.token({}, { alg: 'ES256' })).toThrow(/no published key for ES256/);
+  okta.close();
+});
