@@ -1,0 +1,95 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGuard, createHttpClient, HttpError, type HttpClient } from 'tokengate';
+import { OktaModel } from 'tokengate/testing';
+
+/** A real server on 127.0.0.1, so the default client's own fetch/undici path is exercised. */
+let server: Server;
+let base: string;
+let client: HttpClient;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    switch (req.url) {
+      case '/ok':
+        res.setHeader('content-type', 'application/json');
+        res.end('{"ok":true}');
+        return;
+      case '/big-declared':
+        res.setHeader('content-length', '5000');
+        res.end('x'.repeat(5000));
+        return;
+      case '/big-chunked':
+        res.write('x'.repeat(3000));
+        res.end('x'.repeat(3000));
+        return;
+      case '/slow':
+        setTimeout(() => res.end('late'), 2000).unref();
+        return;
+      case '/redirect':
+        res.statusCode = 302;
+        res.setHeader('location', 'http://127.0.0.1:1/elsewhere');
+        res.end();
+        return;
+      default:
+        res.statusCode = 404;
+        res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  client = createHttpClient();
+});
+afterAll(async () => {
+  await client.close?.();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const get = (path: string, extra: { timeout?: number; maxBytes?: number } = {}) =>
+  client.request({ method: 'GET', url: `${base}${path}`, timeout: extra.timeout ?? 2, maxBytes: extra.maxBytes ?? 4096 });
+
+test('reads a JSON body with lower-case headers', async () => {
+  const res = await get('/ok');
+  expect(res).toMatchObject({ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' } });
+});
+
+test('refuses a body whose Content-Length is over maxBytes', async () => {
+  await expect(get('/big-declared')).rejects.toMatchObject({ reason: 'too_large' });
+});
+
+test('stops reading a chunked body once it passes maxBytes', async () => {
+  await expect(get('/big-chunked')).rejects.toMatchObject({ reason: 'too_large' });
+});
+
+test('gives up at the deadline', async () => {
+  const started = Date.now();
+  const error = await get('/slow', { timeout: 0.2 }).catch((e) => e);
+  expect(error).toBeInstanceOf(HttpError);
+  expect(error.reason).toBe('timeout');
+  expect(Date.now() - started).toBeLessThan(1000);
+});
+
+test('does not follow redirects', async () => {
+  await expect(get('/redirect')).resolves.toMatchObject({ status: 302 });
+});
+
+test('a refused connection is a network failure', async () => {
+  await expect(client.request({ method: 'GET', url: 'http://127.0.0.1:1/', timeout: 2, maxBytes: 10 })).rejects.toMatchObject({ reason: 'network' });
+});
+
+test('a guard verifies against a real loopback issuer over HTTP', async () => {
+  const issuerServer = createServer((req, res) => {
+    const answer = live.handle(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname);
+    res.writeHead(answer.status, answer.headers).end(answer.body);
+  });
+  await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
+  const port = (issuerServer.address() as AddressInfo).port;
+  const live = new OktaModel({ issuer: `http://127.0.0.1:${port}/oauth2/default` });
+  const guard = createGuard({ issuer: live.issuer, audience: live.audience });
+  await expect(guard.verifyToken(live.token())).resolves.toMatchObject({ subject: 'alice@example.com' });
+  expect(live.calls).toEqual({ discovery: 1, jwks: 1 });
+  await guard.close();
+  issuerServer.closeAllConnections();
+  await new Promise((resolve) => issuerServer.close(resolve));
+});
