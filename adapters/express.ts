@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { createGuard, definePolicy, type AuthResult, type Guard, type GuardOptions, type Policy } from '../lib';
+import { createGuard, type AuthResult, type Guard, type GuardOptions, type Policy } from '../lib';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -25,7 +25,7 @@ declare global {
  */
 export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy): RequestHandler {
   const guard = toGuard(guardOrOptions);
-  const rules = definePolicy(policy);
+  const rules = guard.compile(policy);
   return (req, _res, next) => {
     guard.verify(req, rules).then((auth) => {
       req.auth = auth;

@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { definePolicy, type AuthResult, type Guard, type GuardOptions, type Policy } from '../lib';
+import { type AuthResult, type Guard, type GuardOptions, type Policy } from '../lib';
 import { toGuard } from './express';
 
 declare module 'koa' {
@@ -22,7 +22,7 @@ declare module 'koa' {
  */
 export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy): Middleware {
   const guard = toGuard(guardOrOptions);
-  const rules = definePolicy(policy);
+  const rules = guard.compile(policy);
   return async (ctx, next) => {
     ctx.state.auth = await guard.verify(ctx.req, rules);
     await next();

@@ -27,6 +27,13 @@ export interface RequestLike {
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const ACCESS_TOKEN_PARAM = /[?&]access_token(=|&|$)/;
 
+/** True when the query string (not the path) has an `access_token` parameter. */
+function tokenInQuery(url: string | undefined): boolean {
+  if (url === undefined) return false;
+  const query = url.indexOf('?');
+  return query >= 0 && url.includes('access_token', query) && ACCESS_TOKEN_PARAM.test(url.slice(query));
+}
+
 /**
  * Extracts the one bearer token of a request (RFC 6750 section 2.1).
  *
@@ -43,7 +50,7 @@ const ACCESS_TOKEN_PARAM = /[?&]access_token(=|&|$)/;
  */
 export function extractBearer(request: RequestLike, maxLength: number): string {
   const header = request.headers.authorization;
-  const inQuery = request.url !== undefined && request.url.includes('access_token') && ACCESS_TOKEN_PARAM.test(request.url);
+  const inQuery = tokenInQuery(request.url);
   if (header === undefined) {
     if (inQuery) {
       throw new TokenInQueryError('Send the access token in the Authorization header ("Authorization: Bearer <token>"), not in the query string');

@@ -122,6 +122,7 @@ function validate(document: Record<string, unknown>, issuer: string, url: string
 function isAllowedUrl(value: string): boolean {
   try {
     const parsed = new URL(value);
+    if (parsed.username !== '' || parsed.password !== '') return false;
     return parsed.protocol === 'https:' || (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname));
   } catch {
     return false;

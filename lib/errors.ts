@@ -31,7 +31,14 @@ export type AuthErrorCode =
   | 'ERR_ORG_AUTHORIZATION_SERVER'
   | 'ERR_INSUFFICIENT_SCOPE'
   | 'ERR_CLAIM_CHECK_FAILED'
-  | 'ERR_KEYS_UNAVAILABLE';
+  | 'ERR_KEYS_UNAVAILABLE'
+  | 'ERR_GUARD_CLOSED'
+  | 'ERR_TOKEN_INACTIVE'
+  | 'ERR_SESSION_CLAIM_MISSING'
+  | 'ERR_SESSION_ENDED'
+  | 'ERR_SESSION_NOT_ACTIVE'
+  | 'ERR_INTROSPECTION_UNAVAILABLE'
+  | 'ERR_SESSIONS_UNAVAILABLE';
 
 /** The RFC 6750 section 3.1 error values. */
 export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
@@ -213,6 +220,38 @@ export class OrgAuthorizationServerError extends InvalidTokenError {
   readonly code = 'ERR_ORG_AUTHORIZATION_SERVER';
 }
 
+/** Introspection (RFC 7662) says the token is not active: revoked, expired, or unknown to the issuer. */
+export class TokenInactiveError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_INACTIVE';
+}
+
+/** A route with strict session checking got a token without the claim that carries the Okta session id. */
+export class SessionClaimMissingError extends InvalidTokenError {
+  readonly code = 'ERR_SESSION_CLAIM_MISSING';
+  /** The claim that was expected (the `sessions.claim` option). */
+  readonly claim: string;
+  constructor(claim: string, message: string) {
+    super(message);
+    this.claim = claim;
+  }
+}
+
+/** The Okta session the token belongs to has ended (the Sessions API answers 404). */
+export class SessionEndedError extends InvalidTokenError {
+  readonly code = 'ERR_SESSION_ENDED';
+}
+
+/** The Okta session exists but its status is not accepted (e.g. `MFA_REQUIRED`). `sessionStatus` names it. */
+export class SessionNotActiveError extends InvalidTokenError {
+  readonly code = 'ERR_SESSION_NOT_ACTIVE';
+  /** The status Okta reported. */
+  readonly sessionStatus: string;
+  constructor(sessionStatus: string, message: string) {
+    super(message);
+    this.sessionStatus = sessionStatus;
+  }
+}
+
 /** Base of the 403 `insufficient_scope` errors. */
 export abstract class ForbiddenError extends AuthError {
   readonly status = 403;
@@ -265,4 +304,19 @@ export abstract class UpstreamUnavailableError extends AuthError {
 /** No signing key could be had: discovery or the JWKS endpoint is unreachable, slow, or broken. */
 export class KeysUnavailableError extends UpstreamUnavailableError {
   readonly code = 'ERR_KEYS_UNAVAILABLE';
+}
+
+/** The introspection endpoint is down, slow, rate-limited or answers garbage, and the route fails closed. */
+export class IntrospectionUnavailableError extends UpstreamUnavailableError {
+  readonly code = 'ERR_INTROSPECTION_UNAVAILABLE';
+}
+
+/** Okta's Sessions API is down, slow, rate-limited or answers garbage, nothing usable is cached, and the route fails closed. */
+export class SessionsUnavailableError extends UpstreamUnavailableError {
+  readonly code = 'ERR_SESSIONS_UNAVAILABLE';
+}
+
+/** The guard was closed (the service is shutting down); requests still arriving get a 503. */
+export class GuardClosedError extends UpstreamUnavailableError {
+  readonly code = 'ERR_GUARD_CLOSED';
 }

@@ -22,6 +22,27 @@ export type TokengateEvent =
       message: string;
       /** Whether keys already held keep serving (within `keySet.staleIfError`). */
       servingStale: boolean;
+    }
+  | {
+      /** Introspection or the Okta Sessions API failed, was slow, or is rate-limited. */
+      type: 'upstream.error';
+      service: 'introspection' | 'sessions';
+      message: string;
+    }
+  | {
+      /** A route with `failMode: 'open'` let a request through although a liveness check could not be made. */
+      type: 'fail-open';
+      service: 'introspection' | 'sessions';
+      /** The error code the request would otherwise have got. */
+      code: string;
+      /** The token's `sub`, for the audit trail. */
+      subject: string | undefined;
+    }
+  | {
+      /** Okta reported a session ended (404) or in a status that does not pass. */
+      type: 'session.ended';
+      /** `ENDED`, or the status Okta reported. */
+      status: string;
     };
 
 /** Calls the listener, if any, shielding the caller from its failures. */

@@ -1,20 +1,28 @@
 import { extractBearer, isB64Token, type RequestLike } from './bearer';
+import { Discovery } from './discovery';
 import {
   AuthError,
+  GuardClosedError,
   InvalidSignatureError,
   MalformedRequestError,
+  MalformedTokenError,
   OrgAuthorizationServerError,
+  SessionClaimMissingError,
   TokenExpiredError,
   TokenNotYetValidError,
   TokenTooLargeError,
   TokenTooOldError,
   UnknownKeyError,
+  UpstreamUnavailableError,
 } from './errors';
-import { createHttpClient, type HttpClient } from './http';
+import { emit } from './events';
+import { createHttpClient, withDeadline, type HttpClient } from './http';
+import { Introspector } from './introspection';
 import { KeySet } from './jwks';
-import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, verifySignature } from './jwt';
+import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type JwtClaims, type JwtHeader } from './jwt';
+import { SessionChecker } from './okta-sessions';
 import { resolveOptions, type GuardOptions, type ResolvedOptions } from './options';
-import { checkPolicy, definePolicy, type Policy } from './policy';
+import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
 import { buildResult, type AuthResult } from './result';
 import { TokenCache } from './token-cache';
 
@@ -31,6 +39,13 @@ export interface Guard {
   verify(request: RequestLike, policy?: Policy): Promise<AuthResult>;
   /** Verifies a token you already extracted, then applies the policy. Same results as {@link Guard.verify}. */
   verifyToken(token: string, policy?: Policy): Promise<AuthResult>;
+  /**
+   * Validates a route policy against this guard, overlaid on the guard-wide `policy`, and returns
+   * it compiled. Throws a `TypeError` for a mistake, or for a check the guard is not configured for
+   * (`introspect` without `introspection`, `session: 'strict'` without `sessions`). Adapters call
+   * it when a route is mounted.
+   */
+  compile(policy?: Policy): Policy | undefined;
   /** Loads the issuer's keys (discovery, JWKS). Await it in a readiness probe; rejects with `KeysUnavailableError`. */
   ready(): Promise<void>;
   /** Stops fetching, drops caches, and closes the default HTTP client's pooled connections. */
@@ -49,6 +64,10 @@ export interface GuardStats {
   tokenCache: { size: number; hits: number; misses: number };
   /** Key set: JWKS fetches attempted and failed, key ids held. */
   keys: { fetches: number; failures: number; kids: string[] };
+  /** Introspection: answers held, cache hits and misses, requests sent. Absent without the `introspection` option. */
+  introspection?: { size: number; hits: number; misses: number; calls: number };
+  /** Okta sessions: ids held, hits, misses, requests sent, stale answers served, ms until calls resume. Absent without the `sessions` option. */
+  sessions?: { size: number; hits: number; misses: number; calls: number; staleServed: number; pausedFor: number };
 }
 
 /**
@@ -60,7 +79,7 @@ export interface GuardStats {
  * `clientIds`; the key by `kid` from the issuer's JWKS, bound to the `alg`; the signature; then
  * the route's policy. Verified tokens are cached until `exp`; a hit re-checks the clock.
  *
- * Does NOT introspect tokens, check Okta sessions, or consult a revocation list.
+ * Then, only on routes whose policy asks: introspection (RFC 7662) and the Okta session check.
  *
  * @example
  * const guard = createGuard({ issuer: 'https://example.okta.com/oauth2/default', audience: 'api://default' });
@@ -81,6 +100,10 @@ class TokenGuard implements Guard {
   private readonly keys: KeySet;
   private readonly cache: TokenCache | undefined;
   private readonly orgIssuer: boolean;
+  private readonly introspector: Introspector | undefined;
+  private readonly sessions: SessionChecker | undefined;
+  private readonly compiled = new WeakMap<Policy, Policy>();
+  private readonly defaultPolicy: Policy | undefined;
   private closed = false;
   private hits = 0;
   private misses = 0;
@@ -89,18 +112,37 @@ class TokenGuard implements Guard {
     this.issuer = options.issuer;
     this.realm = options.realm;
     this.ownsHttp = options.http === undefined;
-    this.http = options.http ?? createHttpClient();
+    this.http = withDeadline(options.http ?? createHttpClient());
     this.cache = options.cache === false ? undefined : new TokenCache(options.cache.max, options.cache.maxTokenLength);
-    this.keys = new KeySet(options, this.http, (key) => this.cache?.evictKey(key));
+    const discovery = new Discovery(options.issuer, this.http, options.keySet);
+    this.keys = new KeySet(options, this.http, discovery, (key) => this.cache?.evictKey(key));
     this.orgIssuer = isOktaOrgIssuer(options.issuer, options.issuer);
+    const context = { issuer: options.issuer, audiences: options.audiences, clock: options.clock, onEvent: options.onEvent };
+    this.introspector = options.introspection && new Introspector(options.introspection, context, this.http, discovery);
+    this.sessions = options.sessions && new SessionChecker(options.sessions, context, this.http);
+    this.defaultPolicy = options.policy === undefined ? undefined : this.compile(undefined);
+  }
+
+  compile(policy?: Policy): Policy | undefined {
+    if (policy === undefined && this.defaultPolicy !== undefined) return this.defaultPolicy;
+    if (policy !== undefined) {
+      const known = this.compiled.get(policy);
+      if (known !== undefined) return known;
+    }
+    const merged = mergePolicies(this.options.policy, definePolicy(policy));
+    if (merged?.introspect && this.introspector === undefined) {
+      throw new TypeError('tokengate: a policy asks for "introspect" but the guard has no "introspection" option');
+    }
+    if (merged?.session === 'strict' && this.sessions === undefined) {
+      throw new TypeError('tokengate: a policy asks for session "strict" but the guard has no "sessions" option');
+    }
+    if (policy !== undefined && merged !== undefined) this.compiled.set(policy, merged);
+    return merged;
   }
 
   async verify(request: RequestLike, policy?: Policy): Promise<AuthResult> {
     try {
-      const rules = definePolicy(policy);
-      const result = await this.verifyJwt(extractBearer(request, this.options.maxTokenLength));
-      if (rules !== undefined) checkPolicy(result, rules);
-      return result;
+      return await this.run(extractBearer(request, this.options.maxTokenLength), policy);
     } catch (error) {
       throw this.challenge(error);
     }
@@ -112,12 +154,63 @@ class TokenGuard implements Guard {
       if (token.length > this.options.maxTokenLength) {
         throw new TokenTooLargeError(`The token is ${token.length} characters long; at most ${this.options.maxTokenLength} are accepted`);
       }
-      const rules = definePolicy(policy);
-      const result = await this.verifyJwt(token);
-      if (rules !== undefined) checkPolicy(result, rules);
-      return result;
+      return await this.run(token, policy);
     } catch (error) {
       throw this.challenge(error);
+    }
+  }
+
+  private async run(token: string, policy: Policy | undefined): Promise<AuthResult> {
+    const rules = this.compile(policy);
+    const result = await this.authenticate(token);
+    if (rules !== undefined) {
+      checkPolicy(result, rules);
+      if (rules.introspect || rules.session === 'strict') await this.liveness(result, rules);
+    }
+    return result;
+  }
+
+  /** A verified JWT; or, in introspection-only mode, a token the issuer says is active. */
+  private async authenticate(token: string): Promise<AuthResult> {
+    try {
+      return await this.verifyJwt(token);
+    } catch (error) {
+      const notLocal = error instanceof MalformedTokenError || error instanceof OrgAuthorizationServerError;
+      if (!notLocal || !this.introspector?.opaque) throw error;
+    }
+    const answer = await this.introspector.introspect(token, undefined);
+    Introspector.requireActive(answer);
+    const { active: _active, ...claims } = answer.response as Record<string, unknown>;
+    if (claims.sub === undefined && typeof claims.username === 'string') claims.sub = claims.username;
+    return buildResult(token, {} as JwtHeader, claims as JwtClaims);
+  }
+
+  /** The route's introspection and Okta-session checks, side by side; `failMode` decides upstream failures. */
+  private async liveness(result: AuthResult, rules: Policy): Promise<void> {
+    const checks: Promise<void>[] = [];
+    if (rules.introspect) {
+      checks.push(this.tolerate('introspection', rules, result, async () => Introspector.requireActive(await this.introspector!.introspect(result.token, result.expiresAt))));
+    }
+    if (rules.session === 'strict') {
+      const claim = this.options.sessions!.claim;
+      const sid = ownClaim(result.claims, claim);
+      if (typeof sid !== 'string' || sid.length === 0 || sid.length > 256) {
+        throw new SessionClaimMissingError(
+          claim,
+          `The token carries no usable "${claim}" claim, which strict session checking needs to find its Okta session (add it with a Token Inline Hook from data.context.session.id)`,
+        );
+      }
+      checks.push(this.tolerate('sessions', rules, result, () => this.sessions!.check(sid, result.expiresAt ?? 0)));
+    }
+    await Promise.all(checks);
+  }
+
+  private async tolerate(service: 'introspection' | 'sessions', rules: Policy, result: AuthResult, check: () => Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (error) {
+      if (!(error instanceof UpstreamUnavailableError) || rules.failMode !== 'open') throw error;
+      emit(this.options.onEvent, { type: 'fail-open', service, code: error.code, subject: result.subject });
     }
   }
 
@@ -128,10 +221,15 @@ class TokenGuard implements Guard {
   }
 
   stats(): GuardStats {
-    return {
+    const stats: GuardStats = {
       tokenCache: { size: this.cache?.size ?? 0, hits: this.hits, misses: this.misses },
       keys: this.keys.stats(),
     };
+    const i = this.introspector;
+    if (i !== undefined) stats.introspection = { size: i.size, hits: i.hits, misses: i.misses, calls: i.calls };
+    const s = this.sessions;
+    if (s !== undefined) stats.sessions = { size: s.size, hits: s.hits, misses: s.misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor };
+    return stats;
   }
 
   async close(): Promise<void> {
@@ -143,7 +241,7 @@ class TokenGuard implements Guard {
   }
 
   private async verifyJwt(token: string): Promise<AuthResult> {
-    if (this.closed) throw new Error('tokengate: this guard is closed');
+    if (this.closed) throw new GuardClosedError('This guard is closed: the service is shutting down', 1);
     const options = this.options;
     const nowMs = options.clock();
     const now = Math.floor(nowMs / 1000);
@@ -182,7 +280,7 @@ class TokenGuard implements Guard {
       throw new InvalidSignatureError('The token signature is invalid');
     }
     const result = buildResult(token, header, claims);
-    if (this.cache !== undefined && !key.removed) {
+    if (this.cache !== undefined && !key.removed && !this.closed) {
       this.cache.set(token, { result, exp: claims.exp, nbf: claims.nbf ?? -Infinity, iat: claims.iat, key });
     }
     return result;

@@ -120,3 +120,29 @@ async function readLimited(response: Response, maxBytes: number, url: string): P
   }
   return Buffer.concat(chunks, total).toString('utf8');
 }
+
+/**
+ * Wraps a client so that every request settles by its deadline (plus 50 ms), whatever the client
+ * does: an injected client that never answers cannot hold a single-flight fetch forever.
+ */
+export function withDeadline(client: HttpClient): HttpClient {
+  return {
+    request(req) {
+      return new Promise<HttpResponse>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new HttpError('timeout', `${req.url} did not answer in time`)), req.timeout * 1000 + 50);
+        timer.unref();
+        client.request(req).then(
+          (response) => {
+            clearTimeout(timer);
+            resolve(response);
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        );
+      });
+    },
+    close: () => client.close?.() ?? Promise.resolve(),
+  };
+}

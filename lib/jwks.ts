@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { Discovery, UpstreamProblem, parseJson } from './discovery';
+import { UpstreamProblem, parseJson, type Discovery } from './discovery';
 import { KeysUnavailableError, UnknownKeyError } from './errors';
 import { emit } from './events';
 import type { HttpClient } from './http';
@@ -19,8 +19,8 @@ export interface VerificationKey {
 }
 
 const RSA_ALGS: Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
-const EC_ALGS: Record<string, Algorithm> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
-const OKP_ALGS: Record<string, Algorithm[]> = { Ed25519: ['EdDSA', 'Ed25519'], Ed448: ['EdDSA'] };
+const EC_ALGS = new Map<unknown, Algorithm[]>([['P-256', ['ES256']], ['P-384', ['ES384']], ['P-521', ['ES512']]]);
+const OKP_ALGS = new Map<unknown, Algorithm[]>([['Ed25519', ['EdDSA', 'Ed25519']], ['Ed448', ['EdDSA']]]);
 
 /**
  * The issuer's key set: discovery, fetch, cache and refresh. One instance per guard.
@@ -45,20 +45,20 @@ export class KeySet {
   refreshAt = -Infinity;
   private lastAttempt = -Infinity;
   private failedAt = -Infinity;
+  /** Whether the last fetch that completed failed (an attempt in flight does not count). */
+  private lastOutcomeFailed = false;
   private lastError: Error | undefined;
   private inflight: Promise<void> | undefined;
   private closed = false;
   private fetches = 0;
   private failures = 0;
-  private readonly discovery: Discovery;
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly http: HttpClient,
+    private readonly discovery: Discovery,
     private readonly onRemoved: (key: VerificationKey) => void,
-  ) {
-    this.discovery = new Discovery(options.issuer, http, options.keySet);
-  }
+  ) {}
 
   /** Loads the keys if none are held yet (or they aged out). Rejects with {@link KeysUnavailableError}. */
   async ready(): Promise<void> {
@@ -79,7 +79,7 @@ export class KeySet {
       key = this.find(header);
       if (key !== undefined) return key;
     }
-    if (this.failedAt >= this.lastAttempt) throw this.unavailable();
+    if (this.lastOutcomeFailed) throw this.unavailable();
     throw new UnknownKeyError(
       header.kid === undefined
         ? `The token has no "kid" and the issuer's key set has no single key for ${header.alg}`
@@ -99,13 +99,18 @@ export class KeySet {
 
   /**
    * Keeps the set fresh: nothing before `refreshAt`; a background refresh between it and the
-   * expiry; past the expiry, waits for a refetch, then serves stale keys within `staleIfError` or
-   * rejects with {@link KeysUnavailableError}.
+   * expiry; past the expiry, waits for the refetch (so a withdrawn key stops at once) unless the
+   * last fetch already failed, in which case held keys serve at once within `staleIfError` while
+   * the refetch runs in the background; past that bound, rejects with {@link KeysUnavailableError}.
    */
   async current(now: number): Promise<void> {
     if (now < this.refreshAt) return;
     const backingOff = now - this.failedAt < this.options.keySet.retryAfter * 1000;
-    if (now < this.expiresAt) {
+    const lastFailed = this.lastOutcomeFailed;
+    const staleUsable = this.all.length > 0 && now < this.expiresAt + this.options.keySet.staleIfError * 1000;
+    // Fresh keys, or an issuer already known to be in trouble while held keys may still serve:
+    // answer now and refresh in the background, so an outage costs at most one wait per request.
+    if (now < this.expiresAt || (lastFailed && staleUsable)) {
       if (!backingOff) this.refresh().catch(() => undefined);
       return;
     }
@@ -161,7 +166,9 @@ export class KeySet {
       const document = parseJson(response.body, uri);
       if (!Array.isArray(document.keys)) throw new UpstreamProblem(`${uri} is not a JWK set: it has no "keys" array`);
       this.install(document.keys, response.headers['cache-control'], uri);
+      this.lastOutcomeFailed = false;
     } catch (error) {
+      this.lastOutcomeFailed = true;
       this.failedAt = this.options.clock();
       this.failures++;
       this.lastError = error as Error;
@@ -176,7 +183,12 @@ export class KeySet {
     const all: VerificationKey[] = [];
     let skipped = 0;
     for (const entry of entries) {
-      const imported = this.importKey(entry);
+      let imported: ReturnType<KeySet['importKey']>;
+      try {
+        imported = this.importKey(entry);
+      } catch {
+        imported = undefined;
+      }
       if (imported === undefined) {
         skipped++;
         continue;
@@ -237,12 +249,12 @@ export class KeySet {
     if (jwk.kty === 'RSA' && typeof jwk.n === 'string' && typeof jwk.e === 'string') {
       family = RSA_ALGS;
       material = { kty: 'RSA', n: jwk.n, e: jwk.e };
-    } else if (jwk.kty === 'EC' && typeof jwk.crv === 'string' && EC_ALGS[jwk.crv] && typeof jwk.x === 'string' && typeof jwk.y === 'string') {
-      family = [EC_ALGS[jwk.crv]];
-      material = { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y };
-    } else if (jwk.kty === 'OKP' && typeof jwk.crv === 'string' && OKP_ALGS[jwk.crv] && typeof jwk.x === 'string') {
-      family = OKP_ALGS[jwk.crv];
-      material = { kty: 'OKP', crv: jwk.crv, x: jwk.x };
+    } else if (jwk.kty === 'EC' && EC_ALGS.has(jwk.crv) && typeof jwk.x === 'string' && typeof jwk.y === 'string') {
+      family = EC_ALGS.get(jwk.crv)!;
+      material = { kty: 'EC', crv: jwk.crv as string, x: jwk.x, y: jwk.y };
+    } else if (jwk.kty === 'OKP' && OKP_ALGS.has(jwk.crv) && typeof jwk.x === 'string') {
+      family = OKP_ALGS.get(jwk.crv)!;
+      material = { kty: 'OKP', crv: jwk.crv as string, x: jwk.x };
     } else {
       return undefined;
     }

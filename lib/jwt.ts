@@ -69,7 +69,7 @@ export function decodeJwt(token: string): DecodedJwt {
   const head = token.slice(0, first);
   const body = token.slice(first + 1, second);
   const sig = token.slice(second + 1);
-  if (!base64url(head) || !base64url(body) || (sig.length > 0 && !base64url(sig))) {
+  if (!base64url(head) || !base64url(body) || (sig.length > 0 && (!base64url(sig) || !canonical(sig)))) {
     throw new MalformedTokenError('The token is not a JWT: its header and payload must be non-empty base64url without padding');
   }
   const header = parseObject(head, 'header') as JwtHeader;
@@ -79,6 +79,17 @@ export function decodeJwt(token: string): DecodedJwt {
 
 function base64url(part: string): boolean {
   return part.length % 4 !== 1 && BASE64URL.test(part);
+}
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * True when the unused low bits of the last character are zero, so that each signature has one
+ * spelling only (the signature is not itself signed, and a second spelling would be a second token).
+ */
+function canonical(part: string): boolean {
+  const spare = part.length % 4 === 2 ? 0b1111 : part.length % 4 === 3 ? 0b11 : 0;
+  return spare === 0 || (ALPHABET.indexOf(part[part.length - 1]) & spare) === 0;
 }
 
 function parseObject(part: string, what: string): Record<string, unknown> {
@@ -139,12 +150,12 @@ export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: nu
       throw new OrgAuthorizationServerError(orgServerMessage());
     }
     throw new IssuerMismatchError(
-      typeof claims.iss === 'string' ? `The token's issuer "${printable(claims.iss)}" is not the expected "${options.issuer}"` : 'The token has no "iss" claim',
+      typeof claims.iss === 'string' ? `The token's issuer "${printable(claims.iss)}" is not accepted here` : 'The token has no "iss" claim',
     );
   }
   const aud = claims.aud;
   if (typeof aud === 'string' ? !options.audiences.has(aud) : !Array.isArray(aud) || !aud.some((a) => options.audiences.has(a))) {
-    throw new AudienceMismatchError(`The token's audience does not include ${[...options.audiences].map((a) => `"${a}"`).join(' or ')}`);
+    throw new AudienceMismatchError('The token is not meant for this API: its "aud" names none of the accepted audiences');
   }
   const tolerance = options.clockTolerance;
   if (claims.exp === undefined) throw new ClaimInvalidError('exp', 'The token has no "exp" claim; access tokens must expire');
@@ -175,7 +186,7 @@ export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: nu
     throw new ClaimInvalidError('scp', 'The token\'s "scp" claim must be an array of strings');
   }
   for (const name of options.requiredClaims) {
-    if (claims[name] === undefined) throw new ClaimInvalidError(name, `The token has no "${name}" claim, which is required`);
+    if (ownClaim(claims, name) === undefined) throw new ClaimInvalidError(name, `The token has no "${name}" claim, which is required`);
   }
   if (options.clientIds !== undefined) {
     const client = claims.cid ?? claims.client_id;
@@ -183,6 +194,11 @@ export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: nu
       throw new ClientNotAllowedError(client === undefined ? 'The token names no client ("cid" or "client_id")' : `The client "${printable(client)}" is not allowed`);
     }
   }
+}
+
+/** A claim the token itself carries: never one inherited from `Object.prototype` (`constructor`, `toString`...). */
+export function ownClaim(claims: Readonly<Record<string, unknown>>, name: string): unknown {
+  return Object.hasOwn(claims, name) ? claims[name] : undefined;
 }
 
 function number(claims: JwtClaims, name: 'exp' | 'nbf' | 'iat'): void {

@@ -1,5 +1,9 @@
 import type { HttpClient } from './http';
 import type { TokengateEvent } from './events';
+import { resolveClient } from './client-auth';
+import type { IntrospectionOptions, ResolvedIntrospection } from './introspection';
+import type { ResolvedSessions, SessionOptions } from './okta-sessions';
+import { definePolicy, type Policy } from './policy';
 
 /** Signature algorithms tokengate can verify. `none` and the HMAC family are never accepted (RFC 8725 section 3.1). */
 export type Algorithm =
@@ -45,16 +49,22 @@ export interface GuardOptions {
   realm?: string;
   /** Longest token accepted, in characters; longer ones are refused before parsing. Default 8192. */
   maxTokenLength?: number;
-  /** Verified-token cache; `false` turns it off. */
-  cache?: false | CacheOptions;
+  /** Verified-token cache; `false` turns it off, `true` or an object keeps it on. Default on. */
+  cache?: boolean | CacheOptions;
   /** Key set (JWKS) fetching and caching. */
   keySet?: KeySetOptions;
   /** HTTP client for every outgoing call. Default: {@link createHttpClient}. */
   http?: HttpClient;
   /** Clock, milliseconds since the epoch. Default `Date.now`. */
   clock?: () => number;
-  /** Receives operational events (key-set refreshes and failures). Never receives a token. */
+  /** Receives operational events (key set, upstream failures, fail-open decisions, ended sessions). Never receives a token. */
   onEvent?: (event: TokengateEvent) => void;
+  /** RFC 7662 introspection, for routes with `introspect: true` (and opaque tokens when `introspection.opaque`). */
+  introspection?: IntrospectionOptions;
+  /** Okta session liveness, for routes with `session: 'strict'`. */
+  sessions?: SessionOptions;
+  /** Guard-wide default policy; a route's policy overrides it field by field. Default: none. */
+  policy?: Policy;
 }
 
 /** Options of the verified-token cache. */
@@ -103,11 +113,18 @@ export interface ResolvedOptions {
   http: HttpClient | undefined;
   clock: () => number;
   onEvent: ((event: TokengateEvent) => void) | undefined;
+  introspection: ResolvedIntrospection | undefined;
+  sessions: ResolvedSessions | undefined;
+  policy: Policy | undefined;
 }
 
 const TOP_LEVEL = [
   'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
-  'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent',
+  'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent', 'introspection', 'sessions', 'policy',
+];
+const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque'];
+const SESSION_KEYS = [
+  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter',
 ];
 const CACHE_KEYS = ['max', 'maxTokenLength'];
 const KEY_SET_KEYS = [
@@ -144,7 +161,7 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
   if (cacheInput === false) {
     cache = false;
   } else {
-    const c = object('cache', cacheInput ?? {});
+    const c = object('cache', cacheInput === undefined || cacheInput === true ? {} : cacheInput);
     rejectUnknown('cache.', c, CACHE_KEYS);
     cache = {
       max: integer('cache.max', c.max, 10_000, 1),
@@ -202,6 +219,62 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     http,
     clock,
     onEvent: input.onEvent,
+    introspection: input.introspection === undefined ? undefined : resolveIntrospection(input.introspection),
+    sessions: input.sessions === undefined ? undefined : resolveSessions(input.sessions, issuer),
+    policy: definePolicy(input.policy),
+  };
+}
+
+function resolveIntrospection(input: IntrospectionOptions): ResolvedIntrospection {
+  const i = object('introspection', input);
+  rejectUnknown('introspection.', i, INTROSPECTION_KEYS);
+  if (i.opaque !== undefined && typeof i.opaque !== 'boolean') throw new TypeError('tokengate: option "introspection.opaque" must be a boolean');
+  return {
+    client: resolveClient('introspection.client', i.client),
+    endpoint: i.endpoint === undefined ? undefined : url('introspection.endpoint', i.endpoint, false),
+    cacheTtl: seconds('introspection.cacheTtl', i.cacheTtl, 30, 0),
+    inactiveTtl: seconds('introspection.inactiveTtl', i.inactiveTtl, 300, 0),
+    cacheMax: integer('introspection.cacheMax', i.cacheMax, 10_000, 1),
+    timeout: seconds('introspection.timeout', i.timeout, 5, 0.001),
+    maxBytes: integer('introspection.maxBytes', i.maxBytes, 65_536, 1024),
+    retryAfter: seconds('introspection.retryAfter', i.retryAfter, 5, 0),
+    opaque: i.opaque === true,
+  };
+}
+
+function resolveSessions(input: SessionOptions, issuer: string): ResolvedSessions {
+  const o = object('sessions', input);
+  rejectUnknown('sessions.', o, SESSION_KEYS);
+  const orgUrl = (o.orgUrl === undefined ? new URL(issuer).origin : url('sessions.orgUrl', o.orgUrl, true)).replace(/\/$/, '');
+  if ((o.apiToken === undefined) === (o.client === undefined)) {
+    throw new TypeError('tokengate: option "sessions" needs exactly one of "apiToken" (SSWS) or "client" (OAuth 2.0 client credentials)');
+  }
+  if (o.apiToken !== undefined && !nonEmptyString(o.apiToken)) throw new TypeError('tokengate: option "sessions.apiToken" must be a non-empty string');
+  let client: ResolvedSessions['client'];
+  if (o.client !== undefined) {
+    const { scopes, tokenEndpoint, ...credentials } = object('sessions.client', o.client) as Record<string, unknown>;
+    const resolved = resolveClient('sessions.client', credentials);
+    if (resolved.method !== 'private_key_jwt') throw new TypeError('tokengate: option "sessions.client" must authenticate with private_key_jwt (give "privateKey"), as Okta requires for its API');
+    client = {
+      ...resolved,
+      scopes: stringList('sessions.client.scopes', scopes) ?? ['okta.sessions.read'],
+      tokenEndpoint: tokenEndpoint === undefined ? `${orgUrl}/oauth2/v1/token` : url('sessions.client.tokenEndpoint', tokenEndpoint, false),
+    };
+  }
+  const claim = o.claim ?? 'sid';
+  if (!nonEmptyString(claim)) throw new TypeError('tokengate: option "sessions.claim" must be a non-empty string');
+  return {
+    orgUrl,
+    apiToken: o.apiToken as string | undefined,
+    client,
+    claim,
+    acceptStatuses: new Set(stringList('sessions.acceptStatuses', o.acceptStatuses) ?? ['ACTIVE']),
+    cacheTtl: seconds('sessions.cacheTtl', o.cacheTtl, 30, 0, 300),
+    staleIfError: seconds('sessions.staleIfError', o.staleIfError, 120, 0),
+    cacheMax: integer('sessions.cacheMax', o.cacheMax, 10_000, 1),
+    timeout: seconds('sessions.timeout', o.timeout, 5, 0.001),
+    maxBytes: integer('sessions.maxBytes', o.maxBytes, 65_536, 1024),
+    retryAfter: seconds('sessions.retryAfter', o.retryAfter, 5, 0),
   };
 }
 
@@ -226,6 +299,9 @@ function url(name: string, value: unknown, isIssuer: boolean): string {
   }
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
     throw new TypeError(`tokengate: option "${name}" must use https: (plain http: is allowed only for loopback hosts), got "${value}"`);
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new TypeError(`tokengate: option "${name}" must not contain credentials (user:password@); pass them through the options meant for them`);
   }
   if (isIssuer && (parsed.search !== '' || parsed.hash !== '')) {
     throw new TypeError(`tokengate: option "${name}" must not contain a query or fragment (RFC 8414 section 2)`);

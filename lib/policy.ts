@@ -1,5 +1,5 @@
 import { ClaimCheckFailedError, InsufficientScopeError } from './errors';
-import type { JwtClaims } from './jwt';
+import { ownClaim, type JwtClaims } from './jwt';
 import type { AuthResult } from './result';
 
 /**
@@ -18,12 +18,31 @@ export interface Policy {
    * claim's value and all claims and must return `true`.
    */
   claims?: Readonly<Record<string, ClaimExpectation>>;
+  /**
+   * `true`: ask the issuer's introspection endpoint (RFC 7662) whether the token is still active;
+   * inactive → 401 `ERR_TOKEN_INACTIVE`. Needs the guard's `introspection` option. Default `false`.
+   */
+  introspect?: boolean;
+  /**
+   * `'strict'`: the Okta session named by the token's session claim must be alive
+   * (`GET /api/v1/sessions/{id}`), so a token stops working as soon as its session ends. Needs the
+   * guard's `sessions` option. `'off'` (the default) does not look.
+   */
+  session?: 'strict' | 'off';
+  /**
+   * What happens when introspection or the Sessions API cannot answer (and nothing usable is
+   * cached): `'closed'` (default) → 503 with `Retry-After`; `'open'` → the request goes through and
+   * a `fail-open` event is emitted. Never applies to the key set: an unverifiable signature is never let through.
+   */
+  failMode?: 'closed' | 'open';
 }
 
 /** One expected claim value, or a predicate over it. */
 export type ClaimExpectation = string | number | boolean | ((value: unknown, claims: Readonly<JwtClaims>) => boolean);
 
-const POLICY_KEYS = ['scopes', 'claims'];
+/** RFC 6749 section 3.3 `scope-token`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode'];
 const compiled = new WeakMap<object, Policy>();
 
 /**
@@ -38,8 +57,8 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
   for (const key of Object.keys(policy)) {
     if (!POLICY_KEYS.includes(key)) throw new TypeError(`tokengate: unknown policy field "${key}"; known: ${POLICY_KEYS.join(', ')}`);
   }
-  if (policy.scopes !== undefined && (!Array.isArray(policy.scopes) || !policy.scopes.every((s) => typeof s === 'string' && s.length > 0 && !s.includes(' ')))) {
-    throw new TypeError('tokengate: policy "scopes" must be an array of non-empty scope names without spaces');
+  if (policy.scopes !== undefined && (!Array.isArray(policy.scopes) || !policy.scopes.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s)))) {
+    throw new TypeError('tokengate: policy "scopes" must be an array of scope names (RFC 6749 scope-tokens: printable ASCII without spaces, quotes or backslashes)');
   }
   if (policy.claims !== undefined) {
     if (policy.claims === null || typeof policy.claims !== 'object') throw new TypeError('tokengate: policy "claims" must be an object');
@@ -49,13 +68,32 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
       }
     }
   }
-  const frozen = Object.freeze({
+  if (policy.introspect !== undefined && typeof policy.introspect !== 'boolean') throw new TypeError('tokengate: policy "introspect" must be a boolean');
+  if (policy.session !== undefined && policy.session !== 'strict' && policy.session !== 'off') {
+    throw new TypeError('tokengate: policy "session" must be "strict" or "off"');
+  }
+  if (policy.failMode !== undefined && policy.failMode !== 'closed' && policy.failMode !== 'open') {
+    throw new TypeError('tokengate: policy "failMode" must be "closed" or "open"');
+  }
+  const frozen: Policy = Object.freeze({
     scopes: policy.scopes === undefined ? undefined : Object.freeze([...policy.scopes]),
     claims: policy.claims === undefined ? undefined : Object.freeze({ ...policy.claims }),
+    introspect: policy.introspect,
+    session: policy.session,
+    failMode: policy.failMode,
   });
   compiled.set(policy, frozen);
   compiled.set(frozen, frozen);
   return frozen;
+}
+
+/** Overlays a route's policy on the guard-wide one: each field the route sets wins. */
+export function mergePolicies(base: Policy | undefined, route: Policy | undefined): Policy | undefined {
+  if (base === undefined) return route;
+  if (route === undefined) return base;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(route)) if (value !== undefined) merged[key] = value;
+  return definePolicy(merged as Policy);
 }
 
 /** Applies a validated policy's scope and claim checks to a verified result. */
@@ -71,7 +109,7 @@ export function checkPolicy(result: AuthResult, policy: Policy): void {
   if (policy.claims !== undefined) {
     for (const name in policy.claims) {
       const expected = policy.claims[name];
-      const actual = result.claims[name];
+      const actual = ownClaim(result.claims, name);
       let ok: boolean;
       if (typeof expected === 'function') {
         try {

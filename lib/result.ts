@@ -18,8 +18,8 @@ export interface AuthResult {
   readonly scopes: readonly string[];
   /** The client the token was issued to (`cid`, else `client_id`). */
   readonly clientId: string | undefined;
-  /** `exp`, seconds since the epoch. */
-  readonly expiresAt: number;
+  /** `exp`, seconds since the epoch; `undefined` only for an opaque token whose introspection answer has none. */
+  readonly expiresAt: number | undefined;
 }
 
 /** Builds the frozen result of a verified token. */

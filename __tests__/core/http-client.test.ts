@@ -80,16 +80,19 @@ test('a refused connection is a network failure', async () => {
 
 test('a guard verifies against a real loopback issuer over HTTP', async () => {
   const issuerServer = createServer((req, res) => {
-    const answer = live.handle(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname);
+    const answer = live.handle({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://x').pathname, headers: req.headers, body: '' });
     res.writeHead(answer.status, answer.headers).end(answer.body);
   });
   await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
   const port = (issuerServer.address() as AddressInfo).port;
   const live = new OktaModel({ issuer: `http://127.0.0.1:${port}/oauth2/default` });
   const guard = createGuard({ issuer: live.issuer, audience: live.audience });
-  await expect(guard.verifyToken(live.token())).resolves.toMatchObject({ subject: 'alice@example.com' });
-  expect(live.calls).toEqual({ discovery: 1, jwks: 1 });
-  await guard.close();
-  issuerServer.closeAllConnections();
-  await new Promise((resolve) => issuerServer.close(resolve));
+  try {
+    await expect(guard.verifyToken(live.token())).resolves.toMatchObject({ subject: 'alice@example.com' });
+    expect(live.calls).toMatchObject({ discovery: 1, jwks: 1 });
+  } finally {
+    await guard.close();
+    issuerServer.closeAllConnections();
+    await new Promise((resolve) => issuerServer.close(resolve));
+  }
 });

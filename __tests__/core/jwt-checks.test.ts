@@ -197,3 +197,41 @@ describe('results', () => {
     expect(error.message + JSON.stringify(error.headers)).not.toContain(token);
   });
 });
+
+describe('hardening', () => {
+  test('requiredClaims and policy claims never see inherited properties such as constructor or valueOf', async () => {
+    const guard = guardFor({ requiredClaims: ['constructor', 'toString', '__proto__'] });
+    expect(await codeOf(guard.verifyToken(okta.token()))).toBe('ERR_CLAIM_INVALID');
+    const lax = guardFor();
+    expect(await codeOf(lax.verifyToken(okta.token(), { claims: { valueOf: (v: unknown) => v !== undefined } }))).toBe('ERR_CLAIM_CHECK_FAILED');
+  });
+
+  test('a signature has one spelling: unused trailing bits must be zero', async () => {
+    const guard = guardFor({ cache: false });
+    const token = okta.token();
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = token[token.length - 1];
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1];
+    expect(await codeOf(guard.verifyToken(token))).toBe('accepted');
+    expect(await codeOf(guard.verifyToken(token.slice(0, -1) + sibling))).toBe('ERR_TOKEN_MALFORMED');
+  });
+
+  test('error descriptions do not reveal the expected issuer or audiences', async () => {
+    const guard = guardFor({ audience: ['api://secret-internal-name'] });
+    const error = (await guard.verifyToken(okta.token({ iss: 'https://evil.example.com' })).catch((e) => e)) as AuthError;
+    const other = (await guard.verifyToken(okta.token()).catch((e) => e)) as AuthError;
+    expect(error.message + other.message).not.toMatch(new RegExp(`${okta.issuer}|secret-internal-name`));
+  });
+
+  test('a closed guard answers 503 ERR_GUARD_CLOSED, not a crash', async () => {
+    const guard = guardFor();
+    await guard.close();
+    await expect(guard.verifyToken(okta.token())).rejects.toMatchObject({ code: 'ERR_GUARD_CLOSED', status: 503, headers: { 'Retry-After': '1' } });
+  });
+
+  test('a path that merely contains access_token is not a token in the query', async () => {
+    const guard = guardFor();
+    await expect(guard.verify({ url: '/files/a&access_token=1', headers: { authorization: `Bearer ${okta.token()}` } })).resolves.toBeDefined();
+    await expect(guard.verify({ url: '/files?x=1&access_token=1', headers: { authorization: `Bearer ${okta.token()}` } })).rejects.toMatchObject({ code: 'ERR_MULTIPLE_TOKENS' });
+  });
+});

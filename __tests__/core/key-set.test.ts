@@ -34,7 +34,7 @@ describe('discovery', () => {
     const guard = guardFor();
     await guard.verifyToken(okta.token());
     await guard.verifyToken(okta.token());
-    expect(okta.calls).toEqual({ discovery: 1, jwks: 1 });
+    expect(okta.calls).toMatchObject({ discovery: 1, jwks: 1 });
   });
 
   test('falls back to the OAuth metadata document when openid-configuration is missing', async () => {
@@ -54,7 +54,7 @@ describe('discovery', () => {
   test('jwksUri skips discovery', async () => {
     const guard = guardFor({ jwksUri: okta.jwksUri });
     await guard.verifyToken(okta.token());
-    expect(okta.calls).toEqual({ discovery: 0, jwks: 1 });
+    expect(okta.calls).toMatchObject({ discovery: 0, jwks: 1 });
   });
 });
 
@@ -240,5 +240,37 @@ describe('ready()', () => {
   test('rejects with KeysUnavailableError when the issuer is down', async () => {
     okta.fail('jwks', 'down');
     await expect(guardFor().ready()).rejects.toBeInstanceOf(KeysUnavailableError);
+  });
+});
+
+describe('hardening', () => {
+  test('once a fetch has failed, held keys serve at once instead of waiting for the next attempt', async () => {
+    const guard = guardFor({ keySet: { timeout: 0.3, retryAfter: 1 } });
+    const token = okta.token();
+    await guard.verifyToken(token);
+    okta.fail('jwks', 'slow', { delay: 5000 });
+    clock.advance(3601);
+    await guard.verifyToken(token);
+    const timings: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      clock.advance(0.5);
+      const started = Date.now();
+      await guard.verifyToken(token);
+      timings.push(Date.now() - started);
+    }
+    expect(Math.max(...timings)).toBeLessThan(100);
+  });
+
+  test('an injected HTTP client that never answers still gives a 503 by the deadline', async () => {
+    const guard = guardFor({ http: { request: () => new Promise(() => undefined) }, keySet: { timeout: 0.2 } });
+    const started = Date.now();
+    await expect(guard.verifyToken(okta.token())).rejects.toMatchObject({ code: 'ERR_KEYS_UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  test('a JWKS entry with an odd curve name is skipped, not fatal', async () => {
+    const published = okta.jwks().keys[0];
+    nock('https://keys.example.com').get('/jwks').reply(200, { keys: [{ kty: 'OKP', crv: 'constructor', x: 'AAAA' }, { kty: 'EC', crv: '__proto__', x: 'A', y: 'A' }, published] });
+    await expect(guardFor({ jwksUri: 'https://keys.example.com/jwks' }).verifyToken(okta.token())).resolves.toBeDefined();
   });
 });

@@ -43,3 +43,17 @@ test('policies are validated when the route is mounted, in both adapters', () =>
   expect(() => definePolicy({ claims: { tenant: { eq: 1 } } } as never)).toThrow(/claim "tenant"/);
   expect(() => protectExpress({ ...base, algorithms: ['HS256'] } as never)).toThrow(/HS256/);
 });
+
+test('URLs with credentials are refused, so they can never reach a message or event', () => {
+  expect(make({ jwksUri: 'https://svc:s3cr3t@keys.example.com/jwks' })).toThrow(/"jwksUri" must not contain credentials/);
+  expect(make({ issuer: 'https://u:p@example.okta.com/oauth2/default' })).toThrow(/"issuer" must not contain credentials/);
+});
+
+test('cache: true means the default cache', () => {
+  expect(make({ cache: true })).not.toThrow();
+});
+
+test('policy scopes must be RFC 6749 scope-tokens', () => {
+  expect(() => definePolicy({ scopes: ['orders:"read'] })).toThrow(/scope-tokens/);
+  expect(() => definePolicy({ scopes: ['café'] })).toThrow(/scope-tokens/);
+});

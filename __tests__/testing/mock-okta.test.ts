@@ -1,3 +1,4 @@
+import nock from 'nock';
 import { createGuard } from 'tokengate';
 import { mockOkta } from 'tokengate/testing';
 
@@ -21,9 +22,9 @@ test('serves discovery and keys, counts calls, and fails on demand for a number 
   okta.fail('jwks', 500, { times: 1 });
   await expect(guard.verifyToken(okta.token())).rejects.toMatchObject({ status: 503 });
   await expect(guard.verifyToken(okta.token())).resolves.toBeDefined();
-  expect(okta.calls).toEqual({ discovery: 1, jwks: 2 });
+  expect(okta.calls).toMatchObject({ discovery: 1, jwks: 2 });
   okta.resetCalls();
-  expect(okta.calls).toEqual({ discovery: 0, jwks: 0 });
+  expect(okta.calls).toMatchObject({ discovery: 0, jwks: 0 });
   await guard.close();
   okta.close();
 });
@@ -59,5 +60,49 @@ test('two mocks side by side do not interfere, and close() takes a mock away', a
 test('signing with an algorithm the mock does not publish is a clear TypeError', () => {
   const okta = mockOkta();
   expect(() => okta.token({}, { alg: 'ES256' })).toThrow(/no published key for ES256/);
+  okta.close();
+});
+
+test('unpublishedKey is never a published key, however many mocks came before', async () => {
+  const mocks = Array.from({ length: 9 }, () => mockOkta());
+  const okta = mockOkta();
+  const guard = createGuard({ issuer: okta.issuer, audience: okta.audience, keySet: { cooldown: 0 } });
+  for (let i = 0; i < 3; i++) {
+    await expect(guard.verifyToken(okta.token({}, { unpublishedKey: true }))).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID' });
+  }
+  await guard.close();
+  for (const m of [...mocks, okta]) m.close();
+});
+
+test('a mock answers only its own paths: two authorization servers of one org, and the user’s own mocks, coexist', async () => {
+  const a = mockOkta({ issuer: 'https://dev-7.okta.com/oauth2/default' });
+  const b = mockOkta({ issuer: 'https://dev-7.okta.com/oauth2/aus123' });
+  nock('https://dev-7.okta.com').get('/api/v1/users/me').reply(200, { id: '00u-me' });
+  const guardB = createGuard({ issuer: b.issuer, audience: b.audience });
+  await expect(guardB.verifyToken(b.token())).resolves.toBeDefined();
+  expect(b.calls).toMatchObject({ discovery: 1, jwks: 1 });
+  const me = await fetch('https://dev-7.okta.com/api/v1/users/me').then((r) => r.json());
+  expect(me).toEqual({ id: '00u-me' });
+  await guardB.close();
+  a.close();
+  b.close();
+});
+
+test('fail(): times must be at least 1, and slow answers arrive late but intact', async () => {
+  const okta = mockOkta();
+  expect(() => okta.fail('jwks', 500, { times: 0 })).toThrow(/at least 1/);
+  okta.fail('jwks', 'slow', { delay: 100 });
+  const started = Date.now();
+  const guard = createGuard({ issuer: okta.issuer, audience: okta.audience });
+  await expect(guard.verifyToken(okta.token())).resolves.toBeDefined();
+  expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+  await guard.close();
+  okta.close();
+});
+
+test('expiresIn counts from iat when iat is given', () => {
+  const okta = mockOkta();
+  const claims = decode(okta.token({ iat: 1000 }, { expiresIn: 60 }));
+  expect(claims.exp).toBe(1060);
   okta.close();
 });

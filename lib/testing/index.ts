@@ -3,4 +3,15 @@
  * runner that allows it (`nock.disableNetConnect()` is recommended).
  */
 export { mockOkta, type MockOkta } from './mock-okta';
-export { OktaModel, signCompact, type OktaModelOptions, type TokenOptions, type MockEndpoint, type FailureMode, type ModelResponse } from './okta-model';
+export {
+  OktaModel,
+  signCompact,
+  type OktaModelOptions,
+  type TokenOptions,
+  type MockEndpoint,
+  type MockSession,
+  type FailureMode,
+  type ModelRequest,
+  type ModelResponse,
+  type RecordedRequest,
+} from './okta-model';

@@ -1,0 +1,183 @@
+import { LRUCache } from 'lru-cache';
+import { authenticate, type ClientCredentials, type ResolvedClient } from './client-auth';
+import { parseJson, UpstreamProblem, type Discovery } from './discovery';
+import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
+import { emit, type TokengateEvent } from './events';
+import type { HttpClient } from './http';
+import { formBody, UpstreamGate } from './upstream';
+
+/** Options of RFC 7662 introspection (the `introspection` guard option). */
+export interface IntrospectionOptions {
+  /** The client tokengate authenticates as. Required. */
+  client: ClientCredentials;
+  /** Introspection endpoint. Default: `introspection_endpoint` from discovery. */
+  endpoint?: string;
+  /** How long an active answer is reused, in seconds (never past the token's `exp`). Default 30. */
+  cacheTtl?: number;
+  /** How long an inactive answer is reused when the token's `exp` is unknown (opaque tokens), in seconds. Default 300. */
+  inactiveTtl?: number;
+  /** Most answers kept. Default 10000. */
+  cacheMax?: number;
+  /** Deadline of one request, in seconds. Default 5. */
+  timeout?: number;
+  /** Largest response body, in bytes. Default 65536. */
+  maxBytes?: number;
+  /** No calls for this long after a failure (and the `Retry-After` of the 503), in seconds. Default 5. */
+  retryAfter?: number;
+  /**
+   * Accept tokens that cannot be verified locally (not a JWT, or from an Okta org authorization
+   * server) on introspection alone, building the result from the answer. Default `false`.
+   */
+  opaque?: boolean;
+}
+
+/** Validated introspection options. Internal. */
+export interface ResolvedIntrospection {
+  client: ResolvedClient;
+  endpoint: string | undefined;
+  cacheTtl: number;
+  inactiveTtl: number;
+  cacheMax: number;
+  timeout: number;
+  maxBytes: number;
+  retryAfter: number;
+  opaque: boolean;
+}
+
+/** An introspection answer that passed the strict checks. */
+export interface IntrospectionAnswer {
+  active: boolean;
+  /** The answer's members, `active` included. */
+  response: Readonly<Record<string, unknown>>;
+}
+
+interface Entry extends IntrospectionAnswer {
+  until: number;
+}
+
+/** What the introspector needs to know of the guard. */
+export interface IntrospectorContext {
+  issuer: string;
+  audiences: ReadonlySet<string>;
+  clock: () => number;
+  onEvent: ((event: TokengateEvent) => void) | undefined;
+}
+
+/**
+ * RFC 7662 client with a per-token cache and one request in flight per token.
+ *
+ * Strict about answers: `active` must be a boolean; an active answer whose `exp` has passed, or
+ * whose `iss`/`aud` contradict the guard's, counts as inactive. Active answers are reused for
+ * `cacheTtl` (never past `exp`), inactive ones until the token's `exp` (or `inactiveTtl`).
+ *
+ * Does NOT check signatures or scopes: that is the guard's job.
+ * @see https://www.rfc-editor.org/rfc/rfc7662
+ */
+export class Introspector {
+  private readonly cache: LRUCache<string, Entry>;
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly gate: UpstreamGate;
+  hits = 0;
+  misses = 0;
+  calls = 0;
+
+  constructor(
+    private readonly options: ResolvedIntrospection,
+    private readonly context: IntrospectorContext,
+    private readonly http: HttpClient,
+    private readonly discovery: Discovery,
+  ) {
+    this.cache = new LRUCache({ max: options.cacheMax });
+    this.gate = new UpstreamGate(options.retryAfter, context.clock);
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Whether tokens that cannot be verified locally are accepted on introspection alone. */
+  get opaque(): boolean {
+    return this.options.opaque;
+  }
+
+  /**
+   * The answer for a token, from the cache or the endpoint. `exp` (seconds), when the caller knows
+   * it from a verified JWT, bounds how long the answer is kept. Rejects with
+   * {@link IntrospectionUnavailableError} when the endpoint cannot answer.
+   */
+  async introspect(token: string, exp: number | undefined): Promise<IntrospectionAnswer> {
+    const now = this.context.clock();
+    const cached = this.cache.get(token);
+    if (cached !== undefined && cached.until > now) {
+      this.hits++;
+      return cached;
+    }
+    this.misses++;
+    let pending = this.inflight.get(token);
+    if (pending === undefined) {
+      pending = this.fetch(token, exp).finally(() => this.inflight.delete(token));
+      this.inflight.set(token, pending);
+    }
+    return pending;
+  }
+
+  /** Throws {@link TokenInactiveError} unless the answer is active. */
+  static requireActive(answer: IntrospectionAnswer): void {
+    if (!answer.active) throw new TokenInactiveError('The token is not active: the issuer reports it revoked, expired or unknown');
+  }
+
+  /** Forgets the answer for a token (logout). */
+  forget(token: string): void {
+    this.cache.delete(token);
+  }
+
+  private async fetch(token: string, exp: number | undefined): Promise<Entry> {
+    const wait = this.gate.wait();
+    if (wait > 0) throw new IntrospectionUnavailableError(`Introspection is paused: the endpoint was ${this.gate.reason}`, wait / 1000);
+    let answer: IntrospectionAnswer;
+    try {
+      answer = await this.call(token);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (this.gate.wait() === 0) this.gate.failed(message);
+      emit(this.context.onEvent, { type: 'upstream.error', service: 'introspection', message });
+      throw new IntrospectionUnavailableError(`Introspection failed: ${message}`, this.gate.wait() / 1000, { cause: error });
+    }
+    const now = this.context.clock();
+    const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
+    const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;
+    const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
+    const entry: Entry = { ...answer, until };
+    if (until > now) this.cache.set(token, entry);
+    return entry;
+  }
+
+  private async call(token: string): Promise<IntrospectionAnswer> {
+    const endpoint = this.options.endpoint ?? (await this.discovery.get()).introspection_endpoint;
+    if (typeof endpoint !== 'string') throw new UpstreamProblem('the discovery document names no introspection_endpoint; set "introspection.endpoint"');
+    const form: Record<string, string> = { token, token_type_hint: 'access_token' };
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+    await authenticate(this.options.client, endpoint, form, headers, this.context.clock());
+    this.calls++;
+    const response = await this.http.request({ method: 'POST', url: endpoint, headers, body: formBody(form), timeout: this.options.timeout, maxBytes: this.options.maxBytes });
+    this.gate.observe(response);
+    if (response.status === 429) throw new UpstreamProblem(`${endpoint} is rate-limited (429)`);
+    if (response.status !== 200) throw new UpstreamProblem(`${endpoint} answered ${response.status}${response.status === 401 ? ' (check the introspection client credentials)' : ''}`);
+    const body = parseJson(response.body, endpoint);
+    if (typeof body.active !== 'boolean') throw new UpstreamProblem(`${endpoint} answered without a boolean "active"`);
+    return { active: body.active && this.consistent(body), response: Object.freeze(body) };
+  }
+
+  /** An active answer must not contradict the guard: `exp` not passed, `iss` and `aud` ours when present. */
+  private consistent(body: Record<string, unknown>): boolean {
+    const now = this.context.clock() / 1000;
+    if (body.exp !== undefined && (typeof body.exp !== 'number' || body.exp <= now)) return false;
+    if (body.iss !== undefined && body.iss !== this.context.issuer) return false;
+    if (body.aud !== undefined) {
+      const aud = Array.isArray(body.aud) ? body.aud : [body.aud];
+      if (!aud.some((a) => typeof a === 'string' && this.context.audiences.has(a))) return false;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,236 @@
+import { LRUCache } from 'lru-cache';
+import { authenticate, type ClientCredentials, type ResolvedClient } from './client-auth';
+import { parseJson, UpstreamProblem } from './discovery';
+import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
+import { emit, type TokengateEvent } from './events';
+import type { HttpClient } from './http';
+import { formBody, UpstreamGate } from './upstream';
+
+/** Options of the Okta session liveness check (the `sessions` guard option). */
+export interface SessionOptions {
+  /** The Okta org URL, e.g. `https://example.okta.com`. Default: the issuer's origin. */
+  orgUrl?: string;
+  /** An Okta API token, sent as `Authorization: SSWS <token>`. Give this or `client`. */
+  apiToken?: string;
+  /**
+   * OAuth 2.0 client credentials for the Okta API (a service app with `okta.sessions.read`,
+   * authenticating with `private_key_jwt`). The access token is cached until 60 s before it expires.
+   */
+  client?: ClientCredentials & { scopes?: readonly string[]; tokenEndpoint?: string };
+  /** The claim that carries the Okta session id (added by a Token Inline Hook). Default `'sid'`. */
+  claim?: string;
+  /** Session statuses that pass. Default `['ACTIVE']`. */
+  acceptStatuses?: readonly string[];
+  /** How long a passing answer is reused per session id, in seconds (never past the session's `expiresAt`). Default 30; at most 300. */
+  cacheTtl?: number;
+  /** How long past `cacheTtl` a passing answer may still be served while the API is rate-limited or down, in seconds. Default 120. */
+  staleIfError?: number;
+  /** Most session ids kept. Default 10000. */
+  cacheMax?: number;
+  /** Deadline of one request, in seconds. Default 5. */
+  timeout?: number;
+  /** Largest response body, in bytes. Default 65536. */
+  maxBytes?: number;
+  /** No calls for this long after a failure (without rate-limit headers), in seconds. Default 5. */
+  retryAfter?: number;
+}
+
+/** Validated session options. Internal. */
+export interface ResolvedSessions {
+  orgUrl: string;
+  apiToken: string | undefined;
+  client: (ResolvedClient & { scopes: string[]; tokenEndpoint: string }) | undefined;
+  claim: string;
+  acceptStatuses: ReadonlySet<string>;
+  cacheTtl: number;
+  staleIfError: number;
+  cacheMax: number;
+  timeout: number;
+  maxBytes: number;
+  retryAfter: number;
+}
+
+interface Entry {
+  /** `ended`: 404; `status`: the session exists with that status. */
+  kind: 'ended' | 'status';
+  status: string;
+  /** Fresh until, ms. */
+  until: number;
+  /** A passing entry may be served until then while the API cannot answer, ms. */
+  staleUntil: number;
+}
+
+/** What the checker needs to know of the guard. */
+export interface SessionContext {
+  clock: () => number;
+  onEvent: ((event: TokengateEvent) => void) | undefined;
+}
+
+/**
+ * Asks Okta whether the session a token belongs to is still alive: `GET /api/v1/sessions/{id}`.
+ * One request in flight per session id; passing answers cached for `cacheTtl`; an ended session
+ * remembered until the token's `exp`; Okta's rate limits obeyed (no calls until the reset), with
+ * cached passing answers served for `staleIfError` meanwhile.
+ *
+ * Does NOT decide fail-open: it rejects with {@link SessionsUnavailableError} and the guard applies
+ * the route's `failMode`.
+ * @see https://developer.okta.com/docs/api/openapi/okta-management/management/tag/Session/
+ */
+export class SessionChecker {
+  private readonly cache: LRUCache<string, Entry>;
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly gate: UpstreamGate;
+  private apiToken: { header: string; until: number } | undefined;
+  private apiTokenPending: Promise<string> | undefined;
+  hits = 0;
+  misses = 0;
+  calls = 0;
+  staleServed = 0;
+
+  constructor(
+    private readonly options: ResolvedSessions,
+    private readonly context: SessionContext,
+    private readonly http: HttpClient,
+  ) {
+    this.cache = new LRUCache({ max: options.cacheMax });
+    this.gate = new UpstreamGate(options.retryAfter, context.clock);
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Milliseconds until calls resume after a rate limit or failure; 0 when they may go now. */
+  get pausedFor(): number {
+    return this.gate.wait();
+  }
+
+  /**
+   * Resolves when the session passes. Rejects with {@link SessionEndedError},
+   * {@link SessionNotActiveError}, or {@link SessionsUnavailableError}. `tokenExp` is in seconds.
+   */
+  async check(sessionId: string, tokenExp: number): Promise<void> {
+    const now = this.context.clock();
+    const cached = this.cache.get(sessionId);
+    if (cached !== undefined && cached.until > now) {
+      this.hits++;
+      return this.judge(cached);
+    }
+    this.misses++;
+    let entry: Entry;
+    try {
+      entry = await this.lookup(sessionId, tokenExp);
+    } catch (error) {
+      if (cached !== undefined && this.passes(cached) && cached.staleUntil > this.context.clock()) {
+        this.staleServed++;
+        return;
+      }
+      throw error;
+    }
+    this.judge(entry);
+  }
+
+  /** Forgets what is known of a session (logout). */
+  forget(sessionId: string): void {
+    this.cache.delete(sessionId);
+  }
+
+  private passes(entry: Entry): boolean {
+    return entry.kind === 'status' && this.options.acceptStatuses.has(entry.status);
+  }
+
+  private judge(entry: Entry): void {
+    if (entry.kind === 'ended') throw new SessionEndedError('The Okta session of this token has ended; sign in again');
+    if (!this.options.acceptStatuses.has(entry.status)) {
+      throw new SessionNotActiveError(entry.status, `The Okta session of this token is ${entry.status}, not ${[...this.options.acceptStatuses].join(' or ')}`);
+    }
+  }
+
+  private lookup(sessionId: string, tokenExp: number): Promise<Entry> {
+    let pending = this.inflight.get(sessionId);
+    if (pending === undefined) {
+      pending = this.fetch(sessionId, tokenExp).finally(() => this.inflight.delete(sessionId));
+      this.inflight.set(sessionId, pending);
+    }
+    return pending;
+  }
+
+  private async fetch(sessionId: string, tokenExp: number): Promise<Entry> {
+    const wait = this.gate.wait();
+    if (wait > 0) throw new SessionsUnavailableError(`The Okta Sessions API is paused: it was ${this.gate.reason}`, wait / 1000);
+    let entry: Entry;
+    try {
+      entry = await this.call(sessionId, tokenExp);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (this.gate.wait() === 0) this.gate.failed(message);
+      emit(this.context.onEvent, { type: 'upstream.error', service: 'sessions', message });
+      throw new SessionsUnavailableError(`The Okta Sessions API could not answer: ${message}`, this.gate.wait() / 1000, { cause: error });
+    }
+    if (entry.until > this.context.clock()) this.cache.set(sessionId, entry);
+    if (!this.passes(entry)) emit(this.context.onEvent, { type: 'session.ended', status: entry.kind === 'ended' ? 'ENDED' : entry.status });
+    return entry;
+  }
+
+  private async call(sessionId: string, tokenExp: number): Promise<Entry> {
+    const url = `${this.options.orgUrl}/api/v1/sessions/${encodeURIComponent(sessionId)}`;
+    const authorization = await this.authorization();
+    this.calls++;
+    const response = await this.http.request({
+      method: 'GET',
+      url,
+      headers: { authorization, accept: 'application/json' },
+      timeout: this.options.timeout,
+      maxBytes: this.options.maxBytes,
+    });
+    this.gate.observe(response);
+    const now = this.context.clock();
+    if (response.status === 404) {
+      return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0 };
+    }
+    if (response.status === 429) throw new UpstreamProblem('rate-limited (429)');
+    if (response.status === 401 || response.status === 403) {
+      if (this.options.client !== undefined) this.apiToken = undefined;
+      throw new UpstreamProblem(`${response.status}: check the sessions credentials (API token, or a client granted okta.sessions.read)`);
+    }
+    if (response.status !== 200) throw new UpstreamProblem(`answered ${response.status}`);
+    const body = parseJson(response.body, url);
+    if (typeof body.status !== 'string' || (body.id !== undefined && body.id !== sessionId)) {
+      throw new UpstreamProblem('answered with something that is not this session');
+    }
+    const expiresAt = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
+    const end = Number.isFinite(expiresAt) ? expiresAt : Infinity;
+    if (end <= now) return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0 };
+    const until = Math.min(now + this.options.cacheTtl * 1000, end);
+    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end) };
+  }
+
+  /** `SSWS <api token>`, or `Bearer <access token>` from client credentials, cached until 60 s before expiry. */
+  private async authorization(): Promise<string> {
+    if (this.options.apiToken !== undefined) return `SSWS ${this.options.apiToken}`;
+    const now = this.context.clock();
+    if (this.apiToken !== undefined && this.apiToken.until > now) return this.apiToken.header;
+    this.apiTokenPending ??= this.fetchApiToken().finally(() => {
+      this.apiTokenPending = undefined;
+    });
+    return this.apiTokenPending;
+  }
+
+  private async fetchApiToken(): Promise<string> {
+    const client = this.options.client!;
+    const form: Record<string, string> = { grant_type: 'client_credentials', scope: client.scopes.join(' ') };
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+    await authenticate(client, client.tokenEndpoint, form, headers, this.context.clock());
+    const response = await this.http.request({ method: 'POST', url: client.tokenEndpoint, headers, body: formBody(form), timeout: this.options.timeout, maxBytes: this.options.maxBytes });
+    if (response.status !== 200) throw new UpstreamProblem(`the token endpoint refused the sessions client (${response.status})`);
+    const body = parseJson(response.body, client.tokenEndpoint);
+    if (typeof body.access_token !== 'string' || typeof body.token_type !== 'string' || body.token_type.toLowerCase() !== 'bearer') {
+      throw new UpstreamProblem('the token endpoint gave no Bearer access token for the sessions client (DPoP-bound tokens are not supported: turn off "Require DPoP" for this service app)');
+    }
+    const lifetime = typeof body.expires_in === 'number' ? body.expires_in : 300;
+    const header = `Bearer ${body.access_token}`;
+    this.apiToken = { header, until: this.context.clock() + Math.max(0, lifetime - 60) * 1000 };
+    return header;
+  }
+}

@@ -1,0 +1,65 @@
+import type { HttpResponse } from './http';
+
+/** What the `X-Rate-Limit-*` headers of an Okta response say. `reset` is in milliseconds since the epoch. */
+export interface RateLimitHeaders {
+  limit: number | undefined;
+  remaining: number | undefined;
+  reset: number | undefined;
+}
+
+/** Reads Okta's `X-Rate-Limit-Limit/Remaining/Reset` headers (reset in epoch seconds); absent ones are `undefined`. */
+export function readRateLimit(headers: Record<string, string>): RateLimitHeaders {
+  const read = (name: string) => {
+    const value = Number(headers[name]);
+    return headers[name] !== undefined && Number.isFinite(value) ? value : undefined;
+  };
+  const reset = read('x-rate-limit-reset');
+  return { limit: read('x-rate-limit-limit'), remaining: read('x-rate-limit-remaining'), reset: reset === undefined ? undefined : reset * 1000 };
+}
+
+/**
+ * Stops calls to an upstream while it cannot answer: until the rate-limit reset after a 429 (or a
+ * response with no calls remaining), and for `retryAfter` seconds after a failure. One per
+ * upstream, per guard.
+ */
+export class UpstreamGate {
+  private blockedUntil = -Infinity;
+  /** Why calls are stopped, for messages. */
+  reason = '';
+
+  constructor(
+    private readonly retryAfter: number,
+    private readonly clock: () => number,
+  ) {}
+
+  /** Milliseconds left before calls may resume; 0 when they may go now. */
+  wait(): number {
+    return Math.max(0, this.blockedUntil - this.clock());
+  }
+
+  /** Reads the rate-limit headers of an answer; blocks until the reset when none are left. */
+  observe(response: HttpResponse): void {
+    const limit = readRateLimit(response.headers);
+    if (response.status === 429 || limit.remaining === 0) {
+      const until = limit.reset !== undefined && limit.reset > this.clock() ? limit.reset : this.clock() + this.retryAfter * 1000;
+      this.block(until, response.status === 429 ? 'rate-limited (429)' : 'rate limit exhausted');
+    }
+  }
+
+  /** Blocks after a failure, for `retryAfter` seconds. */
+  failed(reason: string): void {
+    this.block(this.clock() + this.retryAfter * 1000, reason);
+  }
+
+  private block(until: number, reason: string): void {
+    if (until > this.blockedUntil) {
+      this.blockedUntil = until;
+      this.reason = reason;
+    }
+  }
+}
+
+/** Encodes form parameters (`application/x-www-form-urlencoded`). */
+export function formBody(params: Record<string, string>): string {
+  return new URLSearchParams(params).toString();
+}
