@@ -15,9 +15,9 @@ export const ROUTES: Record<string, Policy | undefined> = {
 };
 
 /** An Express 5 app protected by tokengate, answering with what `req.auth` holds. */
-export function expressApp(guard: Guard | GuardOptions): Served {
+export function expressApp(guard: Guard | GuardOptions, routes: Record<string, Policy | undefined> = ROUTES): Served {
   const app = express();
-  for (const [path, policy] of Object.entries(ROUTES)) {
+  for (const [path, policy] of Object.entries(routes)) {
     app.get(path, protectExpress(guard, policy), (req, res) => {
       res.json({ subject: req.auth?.subject, scopes: req.auth?.scopes, clientId: req.auth?.clientId });
     });
@@ -26,10 +26,10 @@ export function expressApp(guard: Guard | GuardOptions): Served {
 }
 
 /** A Koa 3 app with the same routes, answering with what `ctx.state.auth` holds. */
-export function koaApp(guard: Guard | GuardOptions): Served {
+export function koaApp(guard: Guard | GuardOptions, routes: Record<string, Policy | undefined> = ROUTES): Served {
   const app = new Koa();
   app.silent = true;
-  const mounted = Object.entries(ROUTES).map(([path, policy]) => [path, protectKoa(guard, policy)] as const);
+  const mounted = Object.entries(routes).map(([path, policy]) => [path, protectKoa(guard, policy)] as const);
   app.use(async (ctx, next) => {
     const route = mounted.find(([path]) => path === ctx.path);
     if (route === undefined) return next();
@@ -42,7 +42,7 @@ export function koaApp(guard: Guard | GuardOptions): Served {
 }
 
 /** Both adapters, for `describe.each`. */
-export const ADAPTERS: Array<[string, (guard: Guard | GuardOptions) => Served]> = [
+export const ADAPTERS: Array<[string, (guard: Guard | GuardOptions, routes?: Record<string, Policy | undefined>) => Served]> = [
   ['express', expressApp],
   ['koa', koaApp],
 ];

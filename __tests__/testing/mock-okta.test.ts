@@ -106,3 +106,51 @@ test('expiresIn counts from iat when iat is given', () => {
   expect(claims.exp).toBe(1060);
   okta.close();
 });
+
+describe('stateful Okta endpoints', () => {
+  test('sessions: GET while alive, 404 E0000007 once ended, DELETE closes one; SSWS required', async () => {
+    const okta = mockOkta();
+    const session = okta.session({ login: 'bob@example.com' });
+    const url = `${new URL(okta.issuer).origin}/api/v1/sessions/${session.id}`;
+    const auth = { authorization: `SSWS ${okta.apiToken}` };
+    expect(await fetch(url).then((r) => r.status)).toBe(401);
+    const alive = await fetch(url, { headers: auth }).then((r) => r.json());
+    expect(alive).toMatchObject({ id: session.id, login: 'bob@example.com', status: 'ACTIVE' });
+    expect(await fetch(url, { method: 'DELETE', headers: auth }).then((r) => r.status)).toBe(204);
+    const gone = await fetch(url, { headers: auth });
+    expect(gone.status).toBe(404);
+    expect(await gone.json()).toMatchObject({ errorCode: 'E0000007' });
+    okta.close();
+  });
+
+  test('rateLimit: X-Rate-Limit headers on every answer, 429 E0000047 past the limit', async () => {
+    const okta = mockOkta();
+    okta.rateLimit('sessions', { limit: 2, resetIn: 60 });
+    const url = `${new URL(okta.issuer).origin}/api/v1/sessions/${okta.session().id}`;
+    const auth = { authorization: `SSWS ${okta.apiToken}` };
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await fetch(url, { headers: auth }));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
+    expect(answers.map((a) => a.headers.get('x-rate-limit-remaining'))).toEqual(['1', '0', '0']);
+    expect(Number(answers[0].headers.get('x-rate-limit-reset'))).toBeGreaterThan(Date.now() / 1000);
+    expect(await answers[2].json()).toMatchObject({ errorCode: 'E0000047' });
+    okta.close();
+  });
+
+  test('introspection authenticates the client and reflects revocation; latency delays answers', async () => {
+    const okta = mockOkta();
+    const token = okta.token({ scp: ['a', 'b'] });
+    const introspect = (authorization: string) =>
+      fetch(`${okta.issuer}/v1/introspect`, { method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}` });
+    const basic = `Basic ${Buffer.from(`${okta.clientId}:${okta.clientSecret}`).toString('base64')}`;
+    expect((await introspect('Basic Zm9vOmJhcg==')).status).toBe(401);
+    expect(await (await introspect(basic)).json()).toMatchObject({ active: true, scope: 'a b', client_id: okta.clientId, username: 'alice@example.com' });
+    okta.revoke(token);
+    okta.latency('introspect', 150);
+    const started = Date.now();
+    expect(await (await introspect(basic)).json()).toEqual({ active: false });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(okta.requests.at(-1)).toMatchObject({ endpoint: 'introspect', method: 'POST' });
+    okta.close();
+  });
+});

@@ -143,8 +143,13 @@ export class OktaModel {
     for (const alg of this.algorithms) this.keys.push(this.freshKey(alg));
   }
 
+  /**
+   * Where the authorization server's endpoints live: under a custom server's issuer, or under
+   * `{org}/oauth2` for the org authorization server (issuer without a path), as Okta lays them out.
+   */
   private get base(): string {
-    return this.issuer.replace(/\/$/, '');
+    const issuer = this.issuer.replace(/\/$/, '');
+    return new URL(this.issuer).pathname.replace(/\/$/, '') === '' ? `${issuer}/oauth2` : issuer;
   }
 
   /** Key ids currently published, newest last. */
@@ -176,7 +181,7 @@ export class OktaModel {
   /** Mints an opaque (non-JWT) access token, known to introspection only, as the org authorization server issues. */
   opaqueToken(claims: Record<string, unknown> = {}, options: { expiresIn?: number } = {}): string {
     const token = randomBytes(32).toString('base64url');
-    this.opaque.set(token, this.claimsFor({ iss: this.orgUrl, aud: this.orgUrl, ...claims }, options.expiresIn));
+    this.opaque.set(token, this.claimsFor(claims, options.expiresIn));
     return token;
   }
 
@@ -505,6 +510,7 @@ export class OktaModel {
   /** Which endpoint of this model a request goes to, with its argument (session id, token audience); `undefined` when it is none of them. */
   route(method: string, path: string): [MockEndpoint, string] | undefined {
     const issuerPath = new URL(this.issuer).pathname.replace(/\/$/, '');
+    const basePath = new URL(this.base).pathname;
     if (method === 'GET') {
       if (
         path === `${issuerPath}/.well-known/openid-configuration` ||
@@ -513,12 +519,12 @@ export class OktaModel {
       ) {
         return ['discovery', ''];
       }
-      if (path === `${issuerPath}/v1/keys`) return ['jwks', ''];
+      if (path === `${basePath}/v1/keys`) return ['jwks', ''];
     }
     if (method === 'POST') {
-      if (path === `${issuerPath}/v1/introspect`) return ['introspect', ''];
-      if (path === `${issuerPath}/v1/revoke`) return ['revoke', ''];
-      if (path === `${issuerPath}/v1/token`) return ['token', `${this.base}/v1/token`];
+      if (path === `${basePath}/v1/introspect`) return ['introspect', ''];
+      if (path === `${basePath}/v1/revoke`) return ['revoke', ''];
+      if (path === `${basePath}/v1/token`) return ['token', `${this.base}/v1/token`];
       if (path === '/oauth2/v1/token') return ['token', `${this.orgUrl}/oauth2/v1/token`];
     }
     const session = /^\/api\/v1\/sessions\/([^/]+)$/.exec(path);

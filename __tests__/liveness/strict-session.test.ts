@@ -1,0 +1,204 @@
+import { generateKeyPairSync } from 'node:crypto';
+import request from 'supertest';
+import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
+import { mockOkta, type MockOkta } from 'tokengate/testing';
+import { ADAPTERS, fakeClock, type Served } from '../helpers';
+
+const ROUTES = {
+  '/lax': undefined,
+  '/strict': { session: 'strict' as const },
+  '/strict-open': { session: 'strict' as const, failMode: 'open' as const },
+};
+
+describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) => {
+  let clock: ReturnType<typeof fakeClock>;
+  let okta: MockOkta;
+  let guard: Guard;
+  let app: Served;
+  let events: TokengateEvent[];
+
+  function setup(options: Partial<GuardOptions> = {}, sessions: GuardOptions['sessions'] = {}) {
+    guard = createGuard({
+      issuer: okta.issuer,
+      audience: okta.audience,
+      clock: () => clock.now(),
+      onEvent: (e) => events.push(e),
+      sessions: { apiToken: okta.apiToken, timeout: 0.3, ...sessions },
+      ...options,
+    });
+    app = makeApp(guard, ROUTES);
+  }
+  const call = (path: string, token: string) => request(app).get(path).set('Authorization', `Bearer ${token}`);
+
+  beforeEach(() => {
+    clock = fakeClock();
+    events = [];
+    okta = mockOkta({ clock: () => clock.now() });
+  });
+  afterEach(async () => {
+    await guard.close();
+    okta.close();
+  });
+
+  test('the seed edge case: after sign-out the lax route still answers, the strict route refuses within the session TTL', async () => {
+    setup({}, { cacheTtl: 30 });
+    const session = okta.session();
+    const token = okta.token({ sid: session.id });
+    await call('/strict', token).expect(200);
+    await call('/lax', token).expect(200);
+
+    okta.endSession(session.id);
+    // Within the TTL the cached answer stands (documented); the lax route never looks.
+    await call('/strict', token).expect(200);
+    clock.advance(31);
+    const refused = await call('/strict', token);
+    expect(refused.status).toBe(401);
+    expect(refused.headers['www-authenticate']).toMatch(/^Bearer realm="api", error="invalid_token", error_description="The Okta session of this token has ended/);
+    await call('/lax', token).expect(200);
+    // Remembered until the token's exp: no further calls for it.
+    const calls = okta.calls.sessions;
+    clock.advance(31);
+    await call('/strict', token).expect(401);
+    expect(okta.calls.sessions).toBe(calls);
+    expect(events).toContainEqual({ type: 'session.ended', status: 'ENDED' });
+  });
+
+  test('50 concurrent requests with one token on a strict route make exactly one Sessions API call', async () => {
+    setup();
+    await guard.ready();
+    const token = okta.token({ sid: okta.session().id });
+    const answers = await Promise.all(Array.from({ length: 50 }, () => call('/strict', token)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(okta.calls.sessions).toBe(1);
+    expect(guard.stats().sessions).toMatchObject({ calls: 1, misses: 50 });
+  });
+
+  test('a session that is not ACTIVE is refused with its own code', async () => {
+    setup();
+    const session = okta.session({ status: 'MFA_REQUIRED' });
+    const res = await call('/strict', okta.token({ sid: session.id }));
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toMatch(/The Okta session of this token is MFA_REQUIRED, not ACTIVE/);
+  });
+
+  test('a strict route refuses a token without the session claim, naming the claim', async () => {
+    setup({}, { claim: 'okta_sid' });
+    const res = await call('/strict', okta.token({ sid: okta.session().id }));
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toMatch(/no usable okta_sid claim.*Token Inline Hook/);
+    await call('/lax', okta.token()).expect(200);
+    expect(okta.calls.sessions).toBe(0);
+  });
+
+  test('429 from Okta: no calls before the reset, cached sessions keep passing, uncached ones get 503', async () => {
+    setup({}, { cacheTtl: 10, staleIfError: 120 });
+    const known = okta.token({ sid: okta.session().id });
+    await call('/strict', known).expect(200);
+    okta.rateLimit('sessions', { limit: 0, resetIn: 60 });
+    clock.advance(11);
+    await call('/strict', known).expect(200);
+    expect(okta.calls.sessions).toBe(2);
+
+    const stranger = okta.token({ sid: okta.session().id });
+    const refused = await call('/strict', stranger);
+    expect(refused.status).toBe(503);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(48);
+    expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
+    await call('/strict', known).expect(200);
+    expect(okta.calls.sessions).toBe(2);
+
+    clock.advance(61);
+    okta.rateLimit('sessions', { limit: 100, resetIn: 60 });
+    await call('/strict', stranger).expect(200);
+    expect(okta.calls.sessions).toBe(3);
+  });
+
+  test('a response with no calls remaining pauses calls until the reset too', async () => {
+    setup();
+    okta.rateLimit('sessions', { limit: 1, resetIn: 30 });
+    await call('/strict', okta.token({ sid: okta.session().id })).expect(200);
+    await call('/strict', okta.token({ sid: okta.session().id })).expect(503);
+    expect(okta.calls.sessions).toBe(1);
+    expect(guard.stats().sessions?.pausedFor).toBeGreaterThan(0);
+  });
+
+  test.each([
+    ['down', 'down' as const],
+    ['slow', 'slow' as const],
+    ['answering 500', 500],
+    ['answering garbage', 'garbage' as const],
+  ])('Sessions API %s: fail-closed answers 503 with Retry-After, fail-open lets it through, neither hangs', async (_mode, mode) => {
+    setup();
+    okta.fail('sessions', mode, { delay: 3000 });
+    const started = Date.now();
+    const closed = await call('/strict', okta.token({ sid: okta.session().id }));
+    expect(closed.status).toBe(503);
+    expect(closed.headers['retry-after']).toMatch(/^\d+$/);
+    expect(closed.headers['www-authenticate']).toBeUndefined();
+    const open = await call('/strict-open', okta.token({ sid: okta.session().id }));
+    expect(open.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'fail-open', service: 'sessions', code: 'ERR_SESSIONS_UNAVAILABLE', subject: 'alice@example.com' }));
+    expect(events).toContainEqual(expect.objectContaining({ type: 'upstream.error', service: 'sessions' }));
+  });
+
+  test('a cached passing answer serves while the API is down, for staleIfError at most', async () => {
+    setup({}, { cacheTtl: 10, staleIfError: 60, retryAfter: 1 });
+    const token = okta.token({ sid: okta.session().id });
+    await call('/strict', token).expect(200);
+    okta.fail('sessions', 'down');
+    clock.advance(30);
+    await call('/strict', token).expect(200);
+    clock.advance(41);
+    await call('/strict', token).expect(503);
+    expect(guard.stats().sessions?.staleServed).toBe(1);
+  });
+
+  test('bad Sessions API credentials are an upstream failure that says so, never a 401 for the caller', async () => {
+    setup({}, { apiToken: 'wrong' });
+    const res = await call('/strict', okta.token({ sid: okta.session().id }));
+    expect(res.status).toBe(503);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'upstream.error', message: expect.stringMatching(/check the sessions credentials/) }));
+  });
+
+  test('the guard-wide policy makes every route strict; a route can opt out', async () => {
+    guard = createGuard({ issuer: okta.issuer, audience: okta.audience, clock: () => clock.now(), sessions: { apiToken: okta.apiToken }, policy: { session: 'strict' } });
+    app = makeApp(guard, { '/default': undefined, '/opted-out': { session: 'off' } });
+    const session = okta.session();
+    const token = okta.token({ sid: session.id });
+    okta.endSession(session.id);
+    await call('/default', token).expect(401);
+    await call('/opted-out', token).expect(200);
+  });
+});
+
+describe('Okta API access through OAuth 2.0 client credentials', () => {
+  test('private_key_jwt gets an okta.sessions.read token once, and the Sessions API is called with it', async () => {
+    const okta = mockOkta();
+    const serviceKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    okta.trustClientKey(serviceKey.publicKey);
+    const guard = createGuard({
+      issuer: okta.issuer,
+      audience: okta.audience,
+      sessions: { client: { clientId: '0oa-service', privateKey: serviceKey.privateKey, keyId: 'svc-1' }, cacheTtl: 0 },
+    });
+    for (let i = 0; i < 3; i++) await guard.verifyToken(okta.token({ sid: okta.session().id }), { session: 'strict' });
+    expect(okta.calls).toMatchObject({ token: 1, sessions: 3 });
+    const tokenRequest = okta.requests.find((r) => r.endpoint === 'token')!;
+    const form = new URLSearchParams(tokenRequest.body);
+    expect(form.get('grant_type')).toBe('client_credentials');
+    expect(form.get('scope')).toBe('okta.sessions.read');
+    const assertion = JSON.parse(Buffer.from(form.get('client_assertion')!.split('.')[1], 'base64url').toString());
+    expect(assertion).toMatchObject({ iss: '0oa-service', sub: '0oa-service', aud: `${new URL(okta.issuer).origin}/oauth2/v1/token` });
+    expect(okta.requests.filter((r) => r.endpoint === 'sessions').every((r) => /^Bearer /.test(String(r.headers.authorization)))).toBe(true);
+    await guard.close();
+    okta.close();
+  });
+
+  test('a session check on a guard without the sessions option is refused when the route is mounted', () => {
+    const guard = createGuard({ issuer: 'https://example.okta.com/oauth2/default', audience: 'api://default' });
+    expect(() => guard.compile({ session: 'strict' })).toThrow(/no "sessions" option/);
+    expect(() => guard.compile({ introspect: true })).toThrow(/no "introspection" option/);
+    expect(() => createGuard({ issuer: 'https://example.okta.com/oauth2/default', audience: 'a', sessions: {} })).toThrow(/exactly one of "apiToken"/);
+  });
+});
