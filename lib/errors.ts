@@ -33,6 +33,12 @@ export type AuthErrorCode =
   | 'ERR_CLAIM_CHECK_FAILED'
   | 'ERR_KEYS_UNAVAILABLE'
   | 'ERR_GUARD_CLOSED'
+  | 'ERR_TOKEN_REVOKED'
+  | 'ERR_REVOCATION_UNAVAILABLE'
+  | 'ERR_REFRESH_FAILED'
+  | 'ERR_REFRESH_UNAVAILABLE'
+  | 'ERR_BACKEND_SESSION_INVALID'
+  | 'ERR_CSRF_REJECTED'
   | 'ERR_TOKEN_INACTIVE'
   | 'ERR_SESSION_CLAIM_MISSING'
   | 'ERR_SESSION_ENDED'
@@ -252,6 +258,21 @@ export class SessionNotActiveError extends InvalidTokenError {
   }
 }
 
+/** The token, its Okta session or its user was logged out: it is on the denylist. */
+export class TokenRevokedError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_REVOKED';
+}
+
+/** The refresh token was refused by the issuer (expired, revoked, or reused after rotation); sign in again. */
+export class RefreshFailedError extends InvalidTokenError {
+  readonly code = 'ERR_REFRESH_FAILED';
+}
+
+/** The session cookie names no live backend session (unknown, expired, or logged out). */
+export class BackendSessionInvalidError extends InvalidTokenError {
+  readonly code = 'ERR_BACKEND_SESSION_INVALID';
+}
+
 /** Base of the 403 `insufficient_scope` errors. */
 export abstract class ForbiddenError extends AuthError {
   readonly status = 403;
@@ -319,4 +340,26 @@ export class SessionsUnavailableError extends UpstreamUnavailableError {
 /** The guard was closed (the service is shutting down); requests still arriving get a 503. */
 export class GuardClosedError extends UpstreamUnavailableError {
   readonly code = 'ERR_GUARD_CLOSED';
+}
+
+/** The shared denylist store has been unreachable for longer than `revocation.staleFor`. */
+export class RevocationUnavailableError extends UpstreamUnavailableError {
+  readonly code = 'ERR_REVOCATION_UNAVAILABLE';
+}
+
+/** The issuer's token endpoint could not be reached (or failed) while refreshing. */
+export class RefreshUnavailableError extends UpstreamUnavailableError {
+  readonly code = 'ERR_REFRESH_UNAVAILABLE';
+}
+
+/**
+ * An unsafe request (POST, PUT, PATCH, DELETE) authenticated by a session cookie came from another
+ * site: `Sec-Fetch-Site` is cross-site, or `Origin` is not an allowed origin. 403, no challenge.
+ */
+export class CsrfRejectedError extends AuthError {
+  readonly code = 'ERR_CSRF_REJECTED';
+  readonly status = 403;
+  override challenge(): string {
+    return '';
+  }
 }

@@ -41,7 +41,7 @@ export type TokengateEvent =
   | {
       /** Okta reported a session ended (404) or in a status that does not pass. */
       type: 'session.ended';
-      /** `ENDED`, or the status Okta reported. */
+      /** `ENDED`, the status Okta reported, or `LOGGED_OUT` (back-channel logout). */
       status: string;
     };
 

@@ -1,8 +1,15 @@
 import { extractBearer, isB64Token, type RequestLike } from './bearer';
+import { checkCsrf, newSessionId, readCookie, sessionCookie, type BackendSessionData } from './backend-session';
+import { LRUCache } from 'lru-cache';
 import { Discovery } from './discovery';
 import {
   AuthError,
+  BackendSessionInvalidError,
   GuardClosedError,
+  RefreshFailedError,
+  RevocationUnavailableError,
+  SessionEndedError,
+  TokenRevokedError,
   InvalidSignatureError,
   MalformedRequestError,
   MalformedTokenError,
@@ -21,9 +28,12 @@ import { Introspector } from './introspection';
 import { KeySet } from './jwks';
 import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type JwtClaims, type JwtHeader } from './jwt';
 import { SessionChecker } from './okta-sessions';
-import { resolveOptions, type GuardOptions, type ResolvedOptions } from './options';
+import { normalizeTyp, resolveOptions, type GuardOptions, type ResolvedOptions } from './options';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
+import { Refresher, type TokenSet } from './refresh';
 import { buildResult, type AuthResult } from './result';
+import { Denylist, type RevocationEntry, type RevocationKind } from './revocation';
+import { logout, type LogoutRequest, type LogoutResult } from './logout';
 import { TokenCache } from './token-cache';
 
 /**
@@ -46,7 +56,53 @@ export interface Guard {
    * it when a route is mounted.
    */
   compile(policy?: Policy): Policy | undefined;
-  /** Loads the issuer's keys (discovery, JWKS). Await it in a readiness probe; rejects with `KeysUnavailableError`. */
+  /**
+   * What the adapters call: like {@link Guard.verify}, plus backend sessions (a request with the
+   * session cookie and no Authorization header) and silent refresh of an expired access token when
+   * `hooks.getRefreshToken` supplies a refresh token. `tokens` is set when a refresh happened.
+   */
+  handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled>;
+  /** Exchanges a refresh token (one exchange in flight per refresh token) and verifies the new access token. Needs `client`. */
+  refresh(refreshToken: string): Promise<TokenSet>;
+  /**
+   * Puts a `jti`, an Okta session id (`sid`) or a user (`sub`) on the denylist, on every instance
+   * sharing the `revocation.store`. `until` (ms) defaults to the longest a token can still live.
+   */
+  revoke(kind: RevocationKind, value: string, until?: number): Promise<void>;
+  /**
+   * Logs out: denylists the token's `jti` and `sid` (and `subject` when given) everywhere, evicts
+   * every cache that could still say yes, ends backend sessions, revokes the tokens at the issuer,
+   * closes the Okta session (with the `sessions` option), and builds the end-session URL. Partial
+   * failures are reported, never thrown: local invalidation always happens.
+   *
+   * Does NOT verify the tokens it is given: pass what your own verified request holds (`req.auth`).
+   */
+  logout(request: LogoutRequest): Promise<LogoutResult>;
+  /**
+   * Starts a backend session for a verified token: a 256-bit random id in an HttpOnly cookie, the
+   * tokens kept server-side. Needs `backendSessions`. Returns the id and the `Set-Cookie` value.
+   */
+  startSession(auth: AuthResult, tokens?: { refreshToken?: string; idToken?: string }): Promise<{ id: string; cookie: string; expiresAt: number }>;
+  /** Loads, validates and returns `{ token, subject }` of a backend session by its cookie id, or undefined. Internal to the handlers; exposed for custom flows. */
+  sessionFor(request: RequestLike): Promise<{ id: string; data: BackendSessionData } | undefined>;
+  /** The `Set-Cookie` value that clears the session cookie. */
+  clearSessionCookie(): string;
+  /**
+   * Receives an OIDC Back-Channel Logout `logout_token`: verifies it (issuer keys, `typ`
+   * `logout+jwt`, `aud` = the `client` id, the back-channel `events` claim, `sid` and/or `sub`, no
+   * `nonce`, fresh `iat`, `jti` not replayed) and revokes the session and/or subject on every
+   * instance. Rejects with {@link LogoutTokenError} (answer 400) or a 503 {@link AuthError}.
+   * @see https://openid.net/specs/openid-connect-backchannel-1_0.html
+   */
+  backchannelLogout(logoutToken: string): Promise<{ sid?: string; subject?: string }>;
+  /**
+   * Receives an Okta Universal Logout request: a `global-token-revocation+jwt` bearer from the
+   * issuer whose `aud` is `audience` (this endpoint's URL), and a body naming the user
+   * (`sub_id` of format `email` or `iss_sub`). Revokes the subject on every instance.
+   * Rejects with {@link LogoutTokenError} whose `status` is the answer to give (400, 401, 404, 422).
+   */
+  universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }>;
+  /** Loads the issuer's keys (discovery, JWKS), and syncs the denylist with its store. Await it in a readiness probe. */
   ready(): Promise<void>;
   /** Stops fetching, drops caches, and closes the default HTTP client's pooled connections. */
   close(): Promise<void>;
@@ -56,6 +112,35 @@ export interface Guard {
   readonly issuer: string;
   /** The realm of its `WWW-Authenticate` challenges. */
   readonly realm: string;
+}
+
+const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** Logout tokens older than this (seconds, from `iat`) are refused; Okta's global token revocation tokens live 5 minutes. */
+const LOGOUT_TOKEN_MAX_AGE = 300;
+
+/** A logout token or request the issuer sent was not acceptable. `status` is the answer to give. */
+export class LogoutTokenError extends Error {
+  readonly status: 400 | 401 | 404 | 422;
+  constructor(status: 400 | 401 | 404 | 422, message: string) {
+    super(message);
+    this.name = 'LogoutTokenError';
+    this.status = status;
+  }
+}
+
+/** Hooks for silent refresh with bearer tokens (the backend-session mode needs none). */
+export interface RefreshHooks {
+  /** The refresh token to use when the access token has expired; `undefined` for none. */
+  getRefreshToken?: () => string | undefined | Promise<string | undefined>;
+}
+
+/** What {@link Guard.handle} resolves to. */
+export interface Handled {
+  auth: AuthResult;
+  /** Set when the access token was refreshed: hand them to your storage (`onTokens`). */
+  tokens?: TokenSet;
+  /** Set when the request came with a backend-session cookie. */
+  sessionId?: string;
 }
 
 /** A snapshot of a guard's counters. */
@@ -68,6 +153,10 @@ export interface GuardStats {
   introspection?: { size: number; hits: number; misses: number; calls: number };
   /** Okta sessions: ids held, hits, misses, requests sent, stale answers served, ms until calls resume. Absent without the `sessions` option. */
   sessions?: { size: number; hits: number; misses: number; calls: number; staleServed: number; pausedFor: number };
+  /** Denylist: entries in the local mirror; whether the shared store is live (always true without one). */
+  revocation: { size: number; live: boolean };
+  /** Refresh-token exchanges sent to the issuer. */
+  refreshes: number;
 }
 
 /**
@@ -104,6 +193,12 @@ class TokenGuard implements Guard {
   private readonly sessions: SessionChecker | undefined;
   private readonly compiled = new WeakMap<Policy, Policy>();
   private readonly defaultPolicy: Policy | undefined;
+  private readonly denylist: Denylist;
+  private readonly refresher: Refresher;
+  private readonly discovery: Discovery;
+  private storeSync: Promise<void> | undefined;
+  private readonly seenLogoutJtis = new LRUCache<string, true>({ max: 100_000, ttl: (LOGOUT_TOKEN_MAX_AGE + 600) * 1000 });
+  private storeTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private hits = 0;
   private misses = 0;
@@ -121,6 +216,63 @@ class TokenGuard implements Guard {
     this.introspector = options.introspection && new Introspector(options.introspection, context, this.http, discovery);
     this.sessions = options.sessions && new SessionChecker(options.sessions, context, this.http);
     this.defaultPolicy = options.policy === undefined ? undefined : this.compile(undefined);
+    this.discovery = discovery;
+    this.denylist = new Denylist(options.revocation.max, options.clock);
+    this.refresher = new Refresher({
+      client: options.client,
+      tokenEndpoint: options.endpoints.token,
+      discovery,
+      http: this.http,
+      clock: options.clock,
+      grace: options.refreshGrace,
+      timeout: options.keySet.timeout,
+      verify: (token) => this.verifyJwt(token),
+    });
+    if (options.revocation.store !== undefined) {
+      this.denylist.downSince = options.clock();
+      this.storeSync = this.connectStore();
+    }
+  }
+
+  /** Subscribes to the shared denylist and loads it; retried every second until it works. */
+  private async connectStore(): Promise<void> {
+    const store = this.options.revocation.store!;
+    try {
+      await store.subscribe(
+        (entry) => this.denylist.put(entry),
+        (live) => {
+          if (!live) {
+            this.denylist.downSince ??= this.options.clock();
+          } else {
+            this.resync().catch(() => undefined);
+          }
+        },
+      );
+      await this.resync();
+    } catch (error) {
+      if (!this.closed) {
+        this.storeTimer = setTimeout(() => {
+          this.storeSync = this.connectStore();
+        }, 1000);
+        this.storeTimer.unref();
+      }
+      throw error;
+    }
+  }
+
+  private async resync(): Promise<void> {
+    const entries = await this.options.revocation.store!.load();
+    for (const entry of entries) this.denylist.put(entry);
+    this.denylist.downSince = undefined;
+  }
+
+  /** Throws when the token is on the denylist, or when the shared denylist has been out of reach too long to trust. */
+  private checkRevoked(claims: Readonly<Record<string, unknown>>): void {
+    const down = this.denylist.downSince;
+    if (down !== undefined && this.options.clock() - down > this.options.revocation.staleFor * 1000) {
+      throw new RevocationUnavailableError('The shared denylist has been unreachable for too long to trust; retry shortly', 1);
+    }
+    if (this.denylist.match(claims) !== undefined) throw new TokenRevokedError('The token was revoked: it, its session or its user was logged out');
   }
 
   compile(policy?: Policy): Policy | undefined {
@@ -182,6 +334,7 @@ class TokenGuard implements Guard {
     Introspector.requireActive(answer);
     const { active: _active, ...claims } = answer.response as Record<string, unknown>;
     if (claims.sub === undefined && typeof claims.username === 'string') claims.sub = claims.username;
+    this.checkRevoked(claims);
     return buildResult(token, {} as JwtHeader, claims as JwtClaims);
   }
 
@@ -214,9 +367,201 @@ class TokenGuard implements Guard {
     }
   }
 
-  ready(): Promise<void> {
-    return this.keys.ready().catch((error) => {
+  async ready(): Promise<void> {
+    try {
+      await this.keys.ready();
+      if (this.storeSync !== undefined) {
+        await this.storeSync.catch((error: unknown) => {
+          throw new RevocationUnavailableError(`The shared denylist could not be loaded: ${(error as Error).message}`, 1, { cause: error });
+        });
+      }
+    } catch (error) {
       throw this.challenge(error);
+    }
+  }
+
+  async handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled> {
+    try {
+      const cookies = this.options.backendSessions;
+      if (cookies !== undefined && request.headers.authorization === undefined && readCookie(request, cookies.cookieName) !== undefined) {
+        return await this.sessionRequest(request, policy);
+      }
+      const token = extractBearer(request, this.options.maxTokenLength);
+      try {
+        return { auth: await this.run(token, policy) };
+      } catch (error) {
+        const refreshToken = error instanceof TokenExpiredError ? await hooks?.getRefreshToken?.() : undefined;
+        if (refreshToken === undefined) throw error;
+        const tokens = await this.refresher.refresh(refreshToken);
+        return { auth: await this.run(tokens.accessToken, policy), tokens };
+      }
+    } catch (error) {
+      throw this.challenge(error);
+    }
+  }
+
+  /** A request authenticated by the backend-session cookie: refresh when needed, bound to the Okta session. */
+  private async sessionRequest(request: RequestLike, policy: Policy | undefined): Promise<Handled> {
+    const cookies = this.options.backendSessions!;
+    const found = await this.sessionFor(request);
+    const clear = { 'Set-Cookie': this.clearSessionCookie() };
+    if (found === undefined) throw Object.assign(new BackendSessionInvalidError('The session cookie names no live session; sign in again'), { headers: clear });
+    checkCsrf(request, cookies.allowedOrigins);
+    const { id, data } = found;
+    // Bound to Okta's session: when it ends, this one ends too.
+    const rules = data.sid !== undefined && this.sessions !== undefined ? { ...(policy ?? {}), session: 'strict' as const } : policy;
+    try {
+      try {
+        return { auth: await this.run(data.accessToken, rules), sessionId: id };
+      } catch (error) {
+        if (!(error instanceof TokenExpiredError) || data.refreshToken === undefined) throw error;
+        const tokens = await this.refresher.refresh(data.refreshToken);
+        await cookies.store.set(id, { ...data, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, idToken: tokens.idToken ?? data.idToken });
+        return { auth: await this.run(tokens.accessToken, rules), tokens, sessionId: id };
+      }
+    } catch (error) {
+      if (error instanceof SessionEndedError || error instanceof TokenRevokedError || error instanceof RefreshFailedError || error instanceof TokenExpiredError) {
+        await cookies.store.delete(id).catch(() => undefined);
+        error.headers = { ...error.headers, ...clear };
+      }
+      throw error;
+    }
+  }
+
+  async sessionFor(request: RequestLike): Promise<{ id: string; data: BackendSessionData } | undefined> {
+    const cookies = this.options.backendSessions;
+    if (cookies === undefined) return undefined;
+    const id = readCookie(request, cookies.cookieName);
+    if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+    const data = await cookies.store.get(id);
+    return data === undefined || data.expiresAt <= this.options.clock() ? undefined : { id, data };
+  }
+
+  async startSession(auth: AuthResult, tokens: { refreshToken?: string; idToken?: string } = {}): Promise<{ id: string; cookie: string; expiresAt: number }> {
+    const cookies = this.options.backendSessions;
+    if (cookies === undefined) throw new TypeError('tokengate: backend sessions need the "backendSessions" option');
+    const now = this.options.clock();
+    const id = newSessionId();
+    const expiresAt = now + cookies.lifetime * 1000;
+    const sid = ownClaim(auth.claims, this.options.sessions?.claim ?? 'sid');
+    await cookies.store.set(id, {
+      accessToken: auth.token,
+      refreshToken: tokens.refreshToken,
+      idToken: tokens.idToken,
+      sid: typeof sid === 'string' ? sid : undefined,
+      subject: auth.subject,
+      createdAt: now,
+      expiresAt,
+    });
+    return { id, cookie: sessionCookie(cookies, id, cookies.lifetime), expiresAt };
+  }
+
+  clearSessionCookie(): string {
+    const cookies = this.options.backendSessions;
+    if (cookies === undefined) throw new TypeError('tokengate: backend sessions need the "backendSessions" option');
+    return sessionCookie(cookies, '', 0);
+  }
+
+  refresh(refreshToken: string): Promise<TokenSet> {
+    return this.refresher.refresh(refreshToken).catch((error) => {
+      throw this.challenge(error);
+    });
+  }
+
+  async revoke(kind: RevocationKind, value: string, until?: number): Promise<void> {
+    const now = this.options.clock();
+    const entry: RevocationEntry = { kind, value, at: now, until: until ?? now + this.options.revocation.maxTokenLifetime * 1000 };
+    this.denylist.put(entry);
+    if (kind === 'sid') this.sessions?.forget(value);
+    await this.options.revocation.store?.add(entry);
+  }
+
+  async backchannelLogout(logoutToken: string): Promise<{ sid?: string; subject?: string }> {
+    const audience = this.options.client?.clientId;
+    if (audience === undefined) throw new TypeError('tokengate: back-channel logout needs the "client" option (its id is the logout token\'s audience)');
+    const claims = await this.verifyIssuerJwt(logoutToken, ['logout+jwt', undefined], audience, 'logout token');
+    const events = claims.events as Record<string, unknown> | undefined;
+    const event = events !== null && typeof events === 'object' ? events[BACKCHANNEL_EVENT] : undefined;
+    if (event === null || typeof event !== 'object') throw new LogoutTokenError(400, 'The logout token has no back-channel logout event');
+    if (claims.nonce !== undefined) throw new LogoutTokenError(400, 'A logout token must not contain a nonce');
+    const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
+    const subject = typeof claims.sub === 'string' ? claims.sub : undefined;
+    if (sid === undefined && subject === undefined) throw new LogoutTokenError(400, 'The logout token names neither sid nor sub');
+    if (sid !== undefined) await this.revoke('sid', sid);
+    else await this.revoke('sub', subject!);
+    const store = this.options.backendSessions?.store;
+    if (store !== undefined) await store.deleteWhere(sid !== undefined ? { sid } : { subject });
+    emit(this.options.onEvent, { type: 'session.ended', status: 'LOGGED_OUT' });
+    return { sid, subject };
+  }
+
+  async universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }> {
+    await this.verifyIssuerJwt(bearer, ['global-token-revocation+jwt'], audience, 'global token revocation token', 401);
+    const subId = body !== null && typeof body === 'object' ? (body as { sub_id?: Record<string, unknown> }).sub_id : undefined;
+    if (subId === null || typeof subId !== 'object') throw new LogoutTokenError(400, 'The body must name the user in "sub_id"');
+    let subject: unknown;
+    if (subId.format === 'email') subject = subId.email;
+    else if (subId.format === 'iss_sub') {
+      if (subId.iss !== this.issuer) throw new LogoutTokenError(404, 'The user is not one of this issuer\'s');
+      subject = subId.sub;
+    } else if (subId.format === 'opaque') {
+      throw new LogoutTokenError(422, 'An opaque user id cannot be mapped to tokens here; use the email or iss_sub format');
+    } else {
+      throw new LogoutTokenError(400, 'Unknown "sub_id" format');
+    }
+    if (typeof subject !== 'string' || subject === '') throw new LogoutTokenError(400, 'The "sub_id" names no user');
+    await this.revoke('sub', subject);
+    await this.options.backendSessions?.store.deleteWhere({ subject });
+    return { subject };
+  }
+
+  /** Verifies a JWT the issuer sent to this service (logout tokens), with replay protection. */
+  private async verifyIssuerJwt(token: string, typs: Array<string | undefined>, audience: string, what: string, status: 400 | 401 = 400): Promise<JwtClaims> {
+    const fail = (message: string): never => {
+      throw new LogoutTokenError(status, `Invalid ${what}: ${message}`);
+    };
+    let decoded;
+    try {
+      decoded = decodeJwt(token);
+      checkHeader({ ...decoded.header, typ: undefined }, this.options);
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+    const { header, claims, signingInput, signature } = decoded;
+    const typ = typeof header.typ === 'string' ? normalizeTyp(header.typ) : undefined;
+    if (!typs.includes(typ)) fail(`"typ" must be ${typs.filter(Boolean).join(' or ')}`);
+    let key;
+    try {
+      key = await this.keys.keyFor(header);
+    } catch (error) {
+      if (error instanceof UnknownKeyError) fail('signed with an unknown key');
+      throw error;
+    }
+    if (!verifySignature(header.alg, key.key, signingInput, signature)) fail('bad signature');
+    const now = this.options.clock() / 1000;
+    const tolerance = this.options.clockTolerance;
+    if (claims.iss !== this.issuer) fail('wrong issuer');
+    const aud = claims.aud as unknown;
+    if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) fail('wrong audience');
+    if (typeof claims.iat !== 'number' || claims.iat > now + tolerance || now - claims.iat > LOGOUT_TOKEN_MAX_AGE + tolerance) fail('"iat" missing or not fresh');
+    if (claims.exp !== undefined && (typeof claims.exp !== 'number' || now >= claims.exp + tolerance)) fail('expired');
+    if (typeof claims.jti !== 'string' || claims.jti === '') fail('no "jti"');
+    if (this.seenLogoutJtis.has(claims.jti!)) fail('replayed');
+    this.seenLogoutJtis.set(claims.jti!, true);
+    return claims;
+  }
+
+  logout(request: LogoutRequest): Promise<LogoutResult> {
+    return logout(request, {
+      options: this.options,
+      http: this.http,
+      discovery: this.discovery,
+      revoke: (kind, value, until) => this.revoke(kind, value, until),
+      forgetToken: (token) => {
+        this.cache?.delete(token);
+        this.introspector?.forget(token);
+      },
+      closeOktaSession: this.sessions === undefined ? undefined : (sid) => this.sessions!.close(sid),
     });
   }
 
@@ -224,6 +569,8 @@ class TokenGuard implements Guard {
     const stats: GuardStats = {
       tokenCache: { size: this.cache?.size ?? 0, hits: this.hits, misses: this.misses },
       keys: this.keys.stats(),
+      revocation: { size: this.denylist.size, live: this.denylist.downSince === undefined },
+      refreshes: this.refresher.calls,
     };
     const i = this.introspector;
     if (i !== undefined) stats.introspection = { size: i.size, hits: i.hits, misses: i.misses, calls: i.calls };
@@ -235,6 +582,8 @@ class TokenGuard implements Guard {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.storeTimer);
+    await this.options.revocation.store?.close().catch(() => undefined);
     this.keys.close();
     this.cache?.clear();
     if (this.ownsHttp) await this.http.close?.();
@@ -259,6 +608,7 @@ class TokenGuard implements Guard {
         if (options.maxTokenAge !== undefined && now - cached.iat! > options.maxTokenAge + tolerance) {
           throw new TokenTooOldError(`The token was issued ${now - cached.iat!} seconds ago; at most ${options.maxTokenAge} are accepted`);
         }
+        this.checkRevoked(cached.result.claims);
         this.hits++;
         return cached.result;
       }
@@ -279,6 +629,7 @@ class TokenGuard implements Guard {
     if (!verifySignature(header.alg, key.key, signingInput, signature)) {
       throw new InvalidSignatureError('The token signature is invalid');
     }
+    this.checkRevoked(claims);
     const result = buildResult(token, header, claims);
     if (this.cache !== undefined && !key.removed && !this.closed) {
       this.cache.set(token, { result, exp: claims.exp, nbf: claims.nbf ?? -Infinity, iat: claims.iat, key });

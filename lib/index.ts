@@ -3,7 +3,7 @@
  * Framework adapters live in `tokengate/express` and `tokengate/koa`; the mocked Okta for tests in
  * `tokengate/testing`.
  */
-export { createGuard, type Guard, type GuardStats } from './guard';
+export { createGuard, LogoutTokenError, type Guard, type GuardStats, type Handled, type RefreshHooks } from './guard';
 export type { GuardOptions, CacheOptions, KeySetOptions, Algorithm } from './options';
 export { SUPPORTED_ALGORITHMS } from './options';
 export type { RequestLike } from './bearer';
@@ -16,3 +16,8 @@ export type { JwtHeader, JwtClaims } from './jwt';
 export type { TokengateEvent } from './events';
 export { createHttpClient, HttpError, type HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpFailure } from './http';
 export * from './errors';
+export type { TokenSet } from './refresh';
+export type { LogoutRequest, LogoutResult, StepOutcome } from './logout';
+export type { RevocationStore, RevocationEntry, RevocationKind, RevocationOptions } from './revocation';
+export { MemorySessionStore, type BackendSessionStore, type BackendSessionData, type BackendSessionOptions } from './backend-session';
+export { readBody, sessionLogin, logoutRoute, backchannelLogoutRoute, universalLogoutRoute, type Answer, type BodyRequest, type LogoutRouteOptions } from './handlers';

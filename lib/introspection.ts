@@ -8,8 +8,8 @@ import { formBody, UpstreamGate } from './upstream';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
 export interface IntrospectionOptions {
-  /** The client tokengate authenticates as. Required. */
-  client: ClientCredentials;
+  /** The client tokengate authenticates as. Default: the guard's top-level `client`. */
+  client?: ClientCredentials;
   /** Introspection endpoint. Default: `introspection_endpoint` from discovery. */
   endpoint?: string;
   /** How long an active answer is reused, in seconds (never past the token's `exp`). Default 30. */

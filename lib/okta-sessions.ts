@@ -136,6 +136,26 @@ export class SessionChecker {
     this.cache.delete(sessionId);
   }
 
+  /**
+   * Closes an Okta session (`DELETE /api/v1/sessions/{id}`); a session already gone counts as
+   * closed. Rejects with an `Error` saying why otherwise.
+   */
+  async close(sessionId: string): Promise<void> {
+    const url = `${this.options.orgUrl}/api/v1/sessions/${encodeURIComponent(sessionId)}`;
+    const response = await this.http.request({
+      method: 'DELETE',
+      url,
+      headers: { authorization: await this.authorization(), accept: 'application/json' },
+      timeout: this.options.timeout,
+      maxBytes: this.options.maxBytes,
+    });
+    this.gate.observe(response);
+    this.cache.set(sessionId, { kind: 'ended', status: 'ENDED', until: this.context.clock() + 86_400_000, staleUntil: 0 });
+    if (response.status !== 204 && response.status !== 200 && response.status !== 404) {
+      throw new UpstreamProblem(`closing the Okta session answered ${response.status}`);
+    }
+  }
+
   private passes(entry: Entry): boolean {
     return entry.kind === 'status' && this.options.acceptStatuses.has(entry.status);
   }

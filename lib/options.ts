@@ -1,6 +1,8 @@
 import type { HttpClient } from './http';
 import type { TokengateEvent } from './events';
-import { resolveClient } from './client-auth';
+import { resolveClient, type ClientCredentials, type ResolvedClient } from './client-auth';
+import { MemorySessionStore, type BackendSessionOptions, type ResolvedBackendSessions } from './backend-session';
+import type { ResolvedRevocation, RevocationOptions } from './revocation';
 import type { IntrospectionOptions, ResolvedIntrospection } from './introspection';
 import type { ResolvedSessions, SessionOptions } from './okta-sessions';
 import { definePolicy, type Policy } from './policy';
@@ -65,6 +67,20 @@ export interface GuardOptions {
   sessions?: SessionOptions;
   /** Guard-wide default policy; a route's policy overrides it field by field. Default: none. */
   policy?: Policy;
+  /**
+   * The application's own OAuth 2.0 client at the issuer: used to refresh tokens, to revoke them on
+   * logout, as the audience of back-channel logout tokens, and for introspection when
+   * `introspection.client` is not given.
+   */
+  client?: ClientCredentials;
+  /** Issuer endpoints, when discovery does not name them. Default: from discovery (`end_session_endpoint` falls back to `{issuer}/v1/logout`). */
+  endpoints?: { token?: string; revocation?: string; endSession?: string };
+  /** How long the outcome of a refresh is reused for the same refresh token, in seconds. Default 30 (Okta's rotation grace). */
+  refreshGrace?: number;
+  /** The denylist consulted on every request (logout, back-channel logout), and its shared store. */
+  revocation?: RevocationOptions;
+  /** Backend sessions: an opaque cookie in front of server-side tokens. Default: off. */
+  backendSessions?: BackendSessionOptions;
 }
 
 /** Options of the verified-token cache. */
@@ -116,12 +132,20 @@ export interface ResolvedOptions {
   introspection: ResolvedIntrospection | undefined;
   sessions: ResolvedSessions | undefined;
   policy: Policy | undefined;
+  client: ResolvedClient | undefined;
+  endpoints: { token: string | undefined; revocation: string | undefined; endSession: string | undefined };
+  refreshGrace: number;
+  revocation: ResolvedRevocation;
+  backendSessions: ResolvedBackendSessions | undefined;
 }
 
 const TOP_LEVEL = [
   'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
   'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent', 'introspection', 'sessions', 'policy',
+  'client', 'endpoints', 'refreshGrace', 'revocation', 'backendSessions',
 ];
+const REVOCATION_KEYS = ['store', 'max', 'maxTokenLifetime', 'staleFor'];
+const BACKEND_SESSION_KEYS = ['store', 'cookieName', 'path', 'domain', 'secure', 'sameSite', 'lifetime', 'allowedOrigins', 'max'];
 const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque'];
 const SESSION_KEYS = [
   'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter',
@@ -219,18 +243,76 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     http,
     clock,
     onEvent: input.onEvent,
-    introspection: input.introspection === undefined ? undefined : resolveIntrospection(input.introspection),
+    introspection: input.introspection === undefined ? undefined : resolveIntrospection(input.introspection, input.client),
     sessions: input.sessions === undefined ? undefined : resolveSessions(input.sessions, issuer),
     policy: definePolicy(input.policy),
+    client: input.client === undefined ? undefined : resolveClient('client', input.client),
+    endpoints: resolveEndpoints(input.endpoints),
+    refreshGrace: seconds('refreshGrace', input.refreshGrace, 30, 0),
+    revocation: resolveRevocation(input.revocation),
+    backendSessions: input.backendSessions === undefined ? undefined : resolveBackendSessions(input.backendSessions, clock),
   };
 }
 
-function resolveIntrospection(input: IntrospectionOptions): ResolvedIntrospection {
+function resolveEndpoints(input: unknown): ResolvedOptions['endpoints'] {
+  const e = object('endpoints', input ?? {});
+  rejectUnknown('endpoints.', e, ['token', 'revocation', 'endSession']);
+  const optional = (name: string) => (e[name] === undefined ? undefined : url(`endpoints.${name}`, e[name], false));
+  return { token: optional('token'), revocation: optional('revocation'), endSession: optional('endSession') };
+}
+
+function resolveRevocation(input: RevocationOptions | undefined): ResolvedRevocation {
+  const r = object('revocation', input ?? {});
+  rejectUnknown('revocation.', r, REVOCATION_KEYS);
+  const store = r.store as ResolvedRevocation['store'];
+  if (store !== undefined && (store === null || typeof store.add !== 'function' || typeof store.load !== 'function' || typeof store.subscribe !== 'function')) {
+    throw new TypeError('tokengate: option "revocation.store" must implement add(), load(), subscribe() and close()');
+  }
+  return {
+    store,
+    max: integer('revocation.max', r.max, 100_000, 1),
+    maxTokenLifetime: seconds('revocation.maxTokenLifetime', r.maxTokenLifetime, 86_400, 1),
+    staleFor: seconds('revocation.staleFor', r.staleFor, 60, 0),
+  };
+}
+
+function resolveBackendSessions(input: BackendSessionOptions, clock: () => number): ResolvedBackendSessions {
+  const b = object('backendSessions', input);
+  rejectUnknown('backendSessions.', b, BACKEND_SESSION_KEYS);
+  const cookieName = b.cookieName ?? 'tg_session';
+  if (!nonEmptyString(cookieName) || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) {
+    throw new TypeError('tokengate: option "backendSessions.cookieName" must be a cookie-name token (RFC 6265)');
+  }
+  const path = b.path ?? '/';
+  if (!nonEmptyString(path) || !path.startsWith('/') || /[;\s]/.test(path)) throw new TypeError('tokengate: option "backendSessions.path" must be a path starting with "/"');
+  if (b.domain !== undefined && (!nonEmptyString(b.domain) || /[;\s]/.test(b.domain))) throw new TypeError('tokengate: option "backendSessions.domain" must be a domain name');
+  if (b.secure !== undefined && typeof b.secure !== 'boolean') throw new TypeError('tokengate: option "backendSessions.secure" must be a boolean');
+  const sameSite = b.sameSite ?? 'Lax';
+  if (sameSite !== 'Strict' && sameSite !== 'Lax' && sameSite !== 'None') throw new TypeError('tokengate: option "backendSessions.sameSite" must be "Strict", "Lax" or "None"');
+  if (sameSite === 'None' && b.secure === false) throw new TypeError('tokengate: option "backendSessions.sameSite" "None" requires secure cookies');
+  const store = b.store as ResolvedBackendSessions['store'] | undefined;
+  if (store !== undefined && (store === null || typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function' || typeof store.deleteWhere !== 'function')) {
+    throw new TypeError('tokengate: option "backendSessions.store" must implement get(), set(), delete() and deleteWhere()');
+  }
+  return {
+    store: store ?? new MemorySessionStore(integer('backendSessions.max', b.max, 100_000, 1), clock),
+    cookieName,
+    path,
+    domain: b.domain as string | undefined,
+    secure: b.secure !== false,
+    sameSite,
+    lifetime: seconds('backendSessions.lifetime', b.lifetime, 28_800, 1),
+    allowedOrigins: new Set(stringList('backendSessions.allowedOrigins', b.allowedOrigins) ?? []),
+  };
+}
+
+function resolveIntrospection(input: IntrospectionOptions, appClient: ClientCredentials | undefined): ResolvedIntrospection {
   const i = object('introspection', input);
   rejectUnknown('introspection.', i, INTROSPECTION_KEYS);
   if (i.opaque !== undefined && typeof i.opaque !== 'boolean') throw new TypeError('tokengate: option "introspection.opaque" must be a boolean');
+  if (i.client === undefined && appClient === undefined) throw new TypeError('tokengate: option "introspection.client" is required (or give the top-level "client")');
   return {
-    client: resolveClient('introspection.client', i.client),
+    client: i.client === undefined ? resolveClient('client', appClient) : resolveClient('introspection.client', i.client),
     endpoint: i.endpoint === undefined ? undefined : url('introspection.endpoint', i.endpoint, false),
     cacheTtl: seconds('introspection.cacheTtl', i.cacheTtl, 30, 0),
     inactiveTtl: seconds('introspection.inactiveTtl', i.inactiveTtl, 300, 0),

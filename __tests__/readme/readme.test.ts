@@ -17,7 +17,7 @@ test('the README lists every error code, and no code that does not exist', () =>
 });
 
 test('the README lists every guard option', () => {
-  const source = ['options.ts', 'introspection.ts', 'okta-sessions.ts'].map((f) => readFileSync(join(root, 'lib', f), 'utf8')).join('\n');
+  const source = ['options.ts', 'introspection.ts', 'okta-sessions.ts', 'revocation.ts', 'backend-session.ts'].map((f) => readFileSync(join(root, 'lib', f), 'utf8')).join('\n');
   const block = (name: string) => source.slice(source.indexOf(`export interface ${name}`), source.indexOf('\n}\n', source.indexOf(`export interface ${name}`)));
   const names = (text: string) => [...text.matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1]);
   const options = [
@@ -26,6 +26,8 @@ test('the README lists every guard option', () => {
     ...names(block('KeySetOptions')).map((n) => `keySet.${n}`),
     ...names(block('IntrospectionOptions')).map((n) => `introspection.${n}`),
     ...names(block('SessionOptions')).map((n) => `sessions.${n}`),
+    ...names(block('RevocationOptions')).map((n) => `revocation.${n}`),
+    ...names(block('BackendSessionOptions')).map((n) => `backendSessions.${n}`),
   ];
   expect(options.length).toBeGreaterThan(40);
   for (const option of options) expect(readme).toMatch(new RegExp(`^\\| \`${option.replace('.', '\\.')}\` \\|`, 'm'));

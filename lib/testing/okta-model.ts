@@ -124,6 +124,11 @@ export class OktaModel {
   private readonly revoked = new Set<string>();
   private readonly sessions = new Map<string, MockSession>();
   private readonly apiAccessTokens = new Map<string, number>();
+  private readonly refreshTokens = new Map<string, { family: string; claims: Record<string, unknown>; usedAt?: number }>();
+  private readonly revokedFamilies = new Set<string>();
+  private readonly familyOf = new Map<string, string>();
+  /** Refresh tokens are rotated on use (Okta's default for SPAs). */
+  rotateRefreshTokens = true;
   private readonly clientKeys: KeyObject[] = [];
   private readonly everUsed = new Set<KeyObject>();
   private readonly jwksMaxAge: number;
@@ -178,6 +183,26 @@ export class OktaModel {
     return signCompact(header, payload, key.alg, key.privateKey);
   }
 
+  /**
+   * Mints an OIDC Back-Channel Logout token (`typ: logout+jwt`, `aud` the client id, the
+   * back-channel `events` claim) for a `sid` and/or `sub`, signed with the issuer's key. `claims`
+   * override or (with `undefined`) remove anything, `header` likewise.
+   */
+  logoutToken(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string {
+    const now = Math.floor(this.clock() / 1000);
+    const payload = strip({ iss: this.issuer, aud: this.clientId, iat: now, exp: now + 120, jti: randomUUID(), events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...claims });
+    const key = this.keys[this.keys.length - 1];
+    return signCompact(strip({ kid: key.kid, alg: key.alg, typ: 'logout+jwt', ...header }), payload, key.alg, key.privateKey);
+  }
+
+  /** Mints an Okta Universal Logout bearer (`typ: global-token-revocation+jwt`, 5-minute lifetime) for the receiver at `audience`. */
+  globalLogoutToken(audience: string, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string {
+    const now = Math.floor(this.clock() / 1000);
+    const payload = strip({ iss: this.issuer, aud: audience, iat: now, exp: now + 300, jti: randomUUID(), ...claims });
+    const key = this.keys[this.keys.length - 1];
+    return signCompact(strip({ kid: key.kid, alg: key.alg, typ: 'global-token-revocation+jwt', ...header }), payload, key.alg, key.privateKey);
+  }
+
   /** Mints an opaque (non-JWT) access token, known to introspection only, as the org authorization server issues. */
   opaqueToken(claims: Record<string, unknown> = {}, options: { expiresIn?: number } = {}): string {
     const token = randomBytes(32).toString('base64url');
@@ -185,10 +210,47 @@ export class OktaModel {
     return token;
   }
 
-  /** Revokes an access token: introspection reports it inactive from now on. */
+  /**
+   * Revokes a token: an access token is reported inactive from now on; a refresh token stops
+   * working, and so do the access tokens issued from its family.
+   */
   revoke(token: string): void {
+    const refresh = this.refreshTokens.get(token);
+    if (refresh !== undefined) {
+      this.revokedFamilies.add(refresh.family);
+      return;
+    }
     const jti = this.lookup(token)?.jti;
     this.revoked.add(typeof jti === 'string' ? jti : token);
+  }
+
+  /**
+   * Signs a user in, as the authorization-code flow would end: a session (unless `session: false`),
+   * an access token bound to it (`sid`), a refresh token and an ID token. `claims` go into the
+   * access token.
+   */
+  login(options: { claims?: Record<string, unknown>; expiresIn?: number; session?: boolean } = {}): {
+    accessToken: string;
+    refreshToken: string;
+    idToken: string;
+    session: MockSession | undefined;
+  } {
+    const session = options.session === false ? undefined : this.session({ login: typeof options.claims?.sub === 'string' ? options.claims.sub : undefined });
+    const claims = { ...(session ? { sid: session.id } : {}), ...options.claims };
+    const family = randomBytes(12).toString('base64url');
+    return { ...this.issueTokens(claims, family, options.expiresIn), session };
+  }
+
+  private issueTokens(claims: Record<string, unknown>, family: string, expiresIn?: number): { accessToken: string; refreshToken: string; idToken: string } {
+    const accessToken = this.token(claims, { expiresIn });
+    const jti = this.lookup(accessToken)?.jti;
+    if (typeof jti === 'string') this.familyOf.set(jti, family);
+    const refreshToken = randomBytes(32).toString('base64url');
+    this.refreshTokens.set(refreshToken, { family, claims });
+    const now = Math.floor(this.clock() / 1000);
+    const key = this.keys[this.keys.length - 1];
+    const idToken = signCompact({ kid: key.kid, alg: key.alg }, { iss: this.issuer, aud: this.clientId, sub: typeof claims.uid === 'string' ? claims.uid : '00u1a2b3c4d5e6f7g8h9', iat: now, exp: now + 3600, ...(claims.sid ? { sid: claims.sid } : {}) }, key.alg, key.privateKey);
+    return { accessToken, refreshToken, idToken };
   }
 
   /** Creates an Okta session (status `ACTIVE` unless given), lasting `expiresIn` seconds (default 7200). */
@@ -372,7 +434,8 @@ export class OktaModel {
     if (token === null) return json(400, { error: 'invalid_request', error_description: 'token is required' });
     const claims = this.lookup(token);
     const now = Math.floor(this.clock() / 1000);
-    if (claims === undefined || this.revoked.has(String(claims.jti ?? token)) || this.revoked.has(token) || (claims.exp as number) <= now) {
+    const family = this.familyOf.get(String(claims?.jti));
+    if (claims === undefined || this.revoked.has(String(claims.jti ?? token)) || this.revoked.has(token) || (claims.exp as number) <= now || (family !== undefined && this.revokedFamilies.has(family))) {
       return json(200, { active: false });
     }
     return json(200, {
@@ -403,6 +466,7 @@ export class OktaModel {
 
   private tokenEndpoint(request: ModelRequest, audience: string): ModelResponse {
     const form = new URLSearchParams(request.body);
+    if (form.get('grant_type') === 'refresh_token' && audience === `${this.base}/v1/token`) return this.refreshGrant(request, form);
     if (form.get('grant_type') !== 'client_credentials') {
       return json(400, { error: 'unsupported_grant_type', error_description: 'The mock supports client_credentials here.' });
     }
@@ -415,6 +479,31 @@ export class OktaModel {
     const accessToken = randomBytes(32).toString('base64url');
     this.apiAccessTokens.set(accessToken, this.clock() + 3600_000);
     return json(200, { token_type: 'Bearer', expires_in: 3600, access_token: accessToken, scope: form.get('scope') ?? '' });
+  }
+
+  /** `grant_type=refresh_token`, with rotation: reusing a rotated refresh token revokes its whole family, as Okta does past the grace period. */
+  private refreshGrant(request: ModelRequest, form: URLSearchParams): ModelResponse {
+    const failure = this.authenticateClient(request, form, `${this.base}/v1/token`);
+    if (failure !== undefined) return failure;
+    const presented = form.get('refresh_token') ?? '';
+    const record = this.refreshTokens.get(presented);
+    const invalid = (why: string) => json(400, { error: 'invalid_grant', error_description: why });
+    if (record === undefined || this.revokedFamilies.has(record.family)) return invalid('The refresh token is invalid or expired.');
+    if (record.usedAt !== undefined) {
+      this.revokedFamilies.add(record.family);
+      return invalid('The refresh token was already used; the token family is revoked.');
+    }
+    if (this.rotateRefreshTokens) record.usedAt = this.clock();
+    const tokens = this.issueTokens(record.claims, record.family);
+    if (!this.rotateRefreshTokens) this.refreshTokens.delete(tokens.refreshToken);
+    return json(200, {
+      token_type: 'Bearer',
+      expires_in: 3600,
+      access_token: tokens.accessToken,
+      scope: Array.isArray(record.claims.scp) ? record.claims.scp.join(' ') : 'openid profile',
+      refresh_token: this.rotateRefreshTokens ? tokens.refreshToken : presented,
+      id_token: tokens.idToken,
+    });
   }
 
   private sessionsEndpoint(request: ModelRequest, id: string): ModelResponse {

@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import { authenticate, type ResolvedClient } from './client-auth';
+import { parseJson, UpstreamProblem, type Discovery } from './discovery';
+import { RefreshFailedError, RefreshUnavailableError } from './errors';
+import type { HttpClient } from './http';
+import type { AuthResult } from './result';
+import { formBody } from './upstream';
+
+/** Tokens from a refresh, the new access token already verified. */
+export interface TokenSet {
+  accessToken: string;
+  /** The refresh token to use next time: the rotated one, or the same one when the issuer does not rotate. */
+  refreshToken: string;
+  idToken: string | undefined;
+  /** The verified new access token. */
+  auth: AuthResult;
+}
+
+/** What the refresher needs of the guard. */
+export interface RefreshContext {
+  client: ResolvedClient | undefined;
+  tokenEndpoint: string | undefined;
+  discovery: Discovery;
+  http: HttpClient;
+  clock: () => number;
+  grace: number;
+  timeout: number;
+  verify: (accessToken: string) => Promise<AuthResult>;
+}
+
+/**
+ * Exchanges refresh tokens (`grant_type=refresh_token`) with one exchange in flight per refresh
+ * token, shared by every concurrent caller, and the outcome kept for `grace` seconds: with
+ * rotation, a refresh token may be used once, and reusing it revokes the whole family at Okta.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export class Refresher {
+  private readonly outcomes = new Map<string, { promise: Promise<TokenSet>; until: number }>();
+  calls = 0;
+
+  constructor(private readonly context: RefreshContext) {}
+
+  /** Rejects with {@link RefreshFailedError} (the issuer refused) or {@link RefreshUnavailableError} (it could not answer). */
+  refresh(refreshToken: string): Promise<TokenSet> {
+    const key = createHash('sha256').update(refreshToken).digest('base64url');
+    const now = this.context.clock();
+    for (const [k, outcome] of this.outcomes) if (outcome.until <= now) this.outcomes.delete(k);
+    const known = this.outcomes.get(key);
+    if (known !== undefined) return known.promise;
+    const promise = this.exchange(refreshToken);
+    const entry = { promise, until: Infinity };
+    this.outcomes.set(key, entry);
+    promise.then(
+      () => {
+        entry.until = this.context.clock() + this.context.grace * 1000;
+      },
+      () => {
+        this.outcomes.delete(key);
+      },
+    );
+    return promise;
+  }
+
+  private async exchange(refreshToken: string): Promise<TokenSet> {
+    const client = this.context.client;
+    if (client === undefined) throw new TypeError('tokengate: refreshing needs the "client" option');
+    let endpoint: string;
+    let body: Record<string, unknown>;
+    try {
+      endpoint = this.context.tokenEndpoint ?? ((await this.context.discovery.get()).token_endpoint as string);
+      if (typeof endpoint !== 'string') throw new UpstreamProblem('the discovery document names no token_endpoint');
+      const form: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
+      const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+      await authenticate(client, endpoint, form, headers, this.context.clock());
+      this.calls++;
+      const response = await this.context.http.request({ method: 'POST', url: endpoint, headers, body: formBody(form), timeout: this.context.timeout, maxBytes: 65_536 });
+      if (response.status === 400 || response.status === 401) {
+        const error = safeError(response.body);
+        throw new RefreshFailedError(`The issuer refused the refresh token (${error}); sign in again`);
+      }
+      if (response.status !== 200) throw new UpstreamProblem(`${endpoint} answered ${response.status}`);
+      body = parseJson(response.body, endpoint);
+    } catch (error) {
+      if (error instanceof RefreshFailedError) throw error;
+      throw new RefreshUnavailableError(`Refreshing failed: ${(error as Error).message}`, 5, { cause: error });
+    }
+    if (typeof body.access_token !== 'string') throw new RefreshUnavailableError('The token endpoint answered without an access_token', 5);
+    const auth = await this.context.verify(body.access_token);
+    return {
+      accessToken: body.access_token,
+      refreshToken: typeof body.refresh_token === 'string' ? body.refresh_token : refreshToken,
+      idToken: typeof body.id_token === 'string' ? body.id_token : undefined,
+      auth,
+    };
+  }
+}
+
+/** The OAuth `error` code of an error answer, reduced to safe characters. */
+function safeError(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown };
+    if (typeof parsed.error === 'string') return parsed.error.replace(/[^a-z_]/gi, '');
+  } catch {
+    // not JSON: say nothing more
+  }
+  return 'no error code';
+}

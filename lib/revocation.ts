@@ -1,0 +1,111 @@
+import { LRUCache } from 'lru-cache';
+
+/** What a revocation names: one token (`jti`), every token of an Okta session (`sid`), or every token of a user issued until now (`sub`). */
+export type RevocationKind = 'jti' | 'sid' | 'sub';
+
+/** One entry of the denylist. Times are milliseconds since the epoch. */
+export interface RevocationEntry {
+  kind: RevocationKind;
+  value: string;
+  /** When it was revoked. For `sub`, tokens issued (`iat`) after this are not affected, so the user can sign in again. */
+  at: number;
+  /** When the entry can go: the longest-lived token it can affect has expired by then. */
+  until: number;
+}
+
+/**
+ * A denylist shared by every instance of a service. tokengate keeps a local mirror of it and never
+ * asks the store on the request path; the store persists entries, tells every instance about new
+ * ones, and hands them all over after a reconnect.
+ *
+ * The in-memory default needs no store; `tokengate/redis` provides one for Redis. Another engine
+ * needs these four methods.
+ */
+export interface RevocationStore {
+  /** Persists an entry (until `entry.until`) and announces it to every subscriber, this one included. */
+  add(entry: RevocationEntry): Promise<void>;
+  /** Every live entry, for a resync. */
+  load(): Promise<RevocationEntry[]>;
+  /**
+   * Subscribes to entries added anywhere. `onEntry` gets each one; `onState` reports whether the
+   * subscription is live (`false` when the connection drops, `true` again once it is back, after
+   * which the mirror resyncs with {@link RevocationStore.load}). Resolves once subscribed.
+   */
+  subscribe(onEntry: (entry: RevocationEntry) => void, onState: (live: boolean) => void): Promise<void>;
+  /** Stops the subscription and releases what the store opened itself. */
+  close(): Promise<void>;
+}
+
+/** Options of the denylist (the `revocation` guard option). */
+export interface RevocationOptions {
+  /** A shared store. Default: none (the denylist lives in this process only). */
+  store?: RevocationStore;
+  /** Most entries kept in the local mirror. Default 100000. */
+  max?: number;
+  /** Lifetime of `sid` and `sub` entries, in seconds: the longest an access token can live. Default 86400 (Okta's maximum). */
+  maxTokenLifetime?: number;
+  /**
+   * While the store is unreachable, how long the local mirror keeps serving, in seconds; after
+   * that, requests get 503 `ERR_REVOCATION_UNAVAILABLE` until the store is back. Default 60.
+   */
+  staleFor?: number;
+}
+
+/** Validated options. Internal. */
+export interface ResolvedRevocation {
+  store: RevocationStore | undefined;
+  max: number;
+  maxTokenLifetime: number;
+  staleFor: number;
+}
+
+/**
+ * The local mirror of the denylist: three bounded maps, consulted synchronously on every request
+ * (cache hits included). Empty, it costs one size check.
+ */
+export class Denylist {
+  private readonly entries: LRUCache<string, RevocationEntry>;
+  /** Since when the store is unreachable (ms), or undefined while it is live (or there is none). */
+  downSince: number | undefined;
+
+  constructor(
+    max: number,
+    private readonly clock: () => number,
+  ) {
+    this.entries = new LRUCache({ max });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Adds (or widens) an entry. */
+  put(entry: RevocationEntry): void {
+    if (entry.until <= this.clock()) return;
+    const key = `${entry.kind}:${entry.value}`;
+    const known = this.entries.get(key);
+    if (known !== undefined && known.at >= entry.at && known.until >= entry.until) return;
+    this.entries.set(key, known === undefined ? entry : { ...entry, at: Math.max(known.at, entry.at), until: Math.max(known.until, entry.until) });
+  }
+
+  /**
+   * The entry that revokes a token with these claims, if any: its `jti`, its `sid`, or its `sub`
+   * when the token was issued (`iat`, seconds) no later than the revocation.
+   */
+  match(claims: Readonly<Record<string, unknown>>): RevocationEntry | undefined {
+    if (this.entries.size === 0) return undefined;
+    const now = this.clock();
+    for (const kind of ['jti', 'sid', 'sub'] as const) {
+      const value = Object.hasOwn(claims, kind) ? claims[kind] : undefined;
+      if (typeof value !== 'string') continue;
+      const entry = this.entries.get(`${kind}:${value}`);
+      if (entry === undefined || entry.until <= now) continue;
+      if (kind === 'sub') {
+        const iat = typeof claims.iat === 'number' ? claims.iat * 1000 : 0;
+        if (iat > entry.at) continue;
+      }
+      return entry;
+    }
+    return undefined;
+  }
+}
