@@ -12,6 +12,7 @@ module.exports = {
     '^tokengate/express$': '<rootDir>/adapters/express.ts',
     '^tokengate/koa$': '<rootDir>/adapters/koa.ts',
     '^tokengate/testing$': '<rootDir>/lib/testing/index.ts',
+    '^tokengate/redis$': '<rootDir>/lib/redis.ts',
   },
   setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'],
   testTimeout: 15000,

@@ -197,6 +197,8 @@ class TokenGuard implements Guard {
   private readonly refresher: Refresher;
   private readonly discovery: Discovery;
   private storeSync: Promise<void> | undefined;
+  /** Denylist entries the store refused while it was away; written on the next resync. */
+  private readonly unwritten: RevocationEntry[] = [];
   private readonly seenLogoutJtis = new LRUCache<string, true>({ max: 100_000, ttl: (LOGOUT_TOKEN_MAX_AGE + 600) * 1000 });
   private storeTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -260,8 +262,16 @@ class TokenGuard implements Guard {
     }
   }
 
+  /** Reloads the shared denylist, after first writing the entries this instance could not write while the store was away. */
   private async resync(): Promise<void> {
-    const entries = await this.options.revocation.store!.load();
+    const store = this.options.revocation.store!;
+    for (const entry of this.unwritten.splice(0)) {
+      await store.add(entry).catch((error: unknown) => {
+        this.unwritten.push(entry);
+        throw error;
+      });
+    }
+    const entries = await store.load();
     for (const entry of entries) this.denylist.put(entry);
     this.denylist.downSince = undefined;
   }
@@ -473,7 +483,18 @@ class TokenGuard implements Guard {
     const entry: RevocationEntry = { kind, value, at: now, until: until ?? now + this.options.revocation.maxTokenLifetime * 1000 };
     this.denylist.put(entry);
     if (kind === 'sid') this.sessions?.forget(value);
-    await this.options.revocation.store?.add(entry);
+    const store = this.options.revocation.store;
+    if (store === undefined) return;
+    if (this.denylist.downSince !== undefined) {
+      this.unwritten.push(entry);
+      throw new Error('the shared denylist store is unreachable; the entry holds here and is written when the store is back');
+    }
+    try {
+      await store.add(entry);
+    } catch (error) {
+      this.unwritten.push(entry);
+      throw error;
+    }
   }
 
   async backchannelLogout(logoutToken: string): Promise<{ sid?: string; subject?: string }> {

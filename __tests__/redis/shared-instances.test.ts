@@ -1,0 +1,133 @@
+import { createClient } from '@redis/client';
+import request from 'supertest';
+import { createGuard, type Guard, type GuardOptions } from 'tokengate';
+import { redisRevocationStore, redisSessionStore, type RedisClientLike } from 'tokengate/redis';
+import { mockOkta, type MockOkta } from 'tokengate/testing';
+import express from 'express';
+import * as ex from 'tokengate/express';
+import { RedisServer } from './redis-server';
+
+let redis: RedisServer;
+let okta: MockOkta;
+const opened: Array<{ guard: Guard; client: { destroy(): void } }> = [];
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await redis.down();
+});
+beforeEach(() => {
+  okta = mockOkta();
+});
+afterEach(async () => {
+  for (const { guard, client } of opened.splice(0)) {
+    await guard.close();
+    client.destroy();
+  }
+  okta.close();
+});
+
+/** One service instance: its own Redis connection, guard, and Express app. */
+async function instance(extra: Partial<GuardOptions> = {}) {
+  const client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100, connectTimeout: 1000 } });
+  client.on('error', () => undefined);
+  await client.connect();
+  const shared = client as unknown as RedisClientLike;
+  const guard = createGuard({
+    issuer: okta.issuer,
+    audience: okta.audience,
+    client: { clientId: okta.clientId, clientSecret: okta.clientSecret },
+    sessions: { apiToken: okta.apiToken },
+    revocation: { store: redisRevocationStore(shared, { timeout: 0.5 }), staleFor: 2 },
+    backendSessions: { store: redisSessionStore(shared, { timeout: 0.5 }) },
+    ...extra,
+  });
+  opened.push({ guard, client });
+  await guard.ready();
+  const app = express();
+  app.post('/login', ex.sessionLogin(guard));
+  app.post('/logout', ex.logout(guard));
+  app.post('/backchannel-logout', ex.backchannelLogout(guard));
+  app.get('/api/me', ex.protect(guard), (req, res) => res.json({ sub: req.auth!.subject }));
+  return { guard, app };
+}
+
+/** Polls until `check` resolves true; returns the milliseconds it took, or Infinity. */
+async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < ms) {
+    if (await check()) return performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return Infinity;
+}
+const refused = (guard: Guard, token: string) => guard.verifyToken(token).then(() => false, (e) => e.code === 'ERR_TOKEN_REVOKED');
+
+test('logout on instance A is enforced by instance B in well under a second', async () => {
+  const a = await instance();
+  const b = await instance();
+  const timings: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const { accessToken } = okta.login();
+    await b.guard.verifyToken(accessToken);
+    const started = performance.now();
+    await a.guard.logout({ accessToken });
+    const elapsed = await within(1000, () => refused(b.guard, accessToken));
+    timings.push(elapsed === Infinity ? Infinity : performance.now() - started);
+  }
+  expect(Math.max(...timings)).toBeLessThan(1000);
+  console.log(`logout A -> refused on B: ${timings.map((t) => t.toFixed(1)).join(', ')} ms`);
+});
+
+test('a backend session works on every instance, and a logout on one ends it on all', async () => {
+  const a = await instance();
+  const b = await instance();
+  const tokens = okta.login();
+  const login = await request(a.app).post('/login').set('Authorization', `Bearer ${tokens.accessToken}`).send({ refresh_token: tokens.refreshToken }).expect(200);
+  const cookie = String(login.headers['set-cookie']).split(';')[0];
+  await request(b.app).get('/api/me').set('Cookie', cookie).expect(200, { sub: 'alice@example.com' });
+  await request(b.app).post('/logout').set('Cookie', cookie).set('Sec-Fetch-Site', 'same-origin').expect(200);
+  await request(a.app).get('/api/me').set('Cookie', cookie).expect(401);
+  await request(a.app).get('/api/me').set('Authorization', `Bearer ${tokens.accessToken}`).expect(401);
+});
+
+test('back-channel logout received by one instance is immediate on every instance', async () => {
+  const a = await instance();
+  const b = await instance();
+  const { accessToken, session } = okta.login();
+  await b.guard.verifyToken(accessToken);
+  await request(a.app).post('/backchannel-logout').type('form').send({ logout_token: okta.logoutToken({ sid: session!.id }) }).expect(200);
+  expect(await within(1000, () => refused(b.guard, accessToken))).toBeLessThan(1000);
+});
+
+test('Redis stopped mid-test: nothing hangs, the mirror serves for staleFor, then 503, and it recovers on its own', async () => {
+  const a = await instance();
+  const b = await instance();
+  const good = okta.login().accessToken;
+  const doomed = okta.login().accessToken;
+  await b.guard.verifyToken(good);
+  await redis.down();
+  try {
+    let started = performance.now();
+    await expect(b.guard.verifyToken(good)).resolves.toBeDefined();
+    expect(performance.now() - started).toBeLessThan(200);
+
+    started = performance.now();
+    const result = await a.guard.logout({ accessToken: doomed });
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(result.failures.map((f) => f.step)).toContain('denylist jti');
+    await expect(a.guard.verifyToken(doomed)).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    started = performance.now();
+    await expect(b.guard.verifyToken(good)).rejects.toMatchObject({ code: 'ERR_REVOCATION_UNAVAILABLE', status: 503 });
+    expect(performance.now() - started).toBeLessThan(200);
+  } finally {
+    await redis.up();
+  }
+  expect(await within(8000, () => b.guard.verifyToken(good).then(() => true, () => false))).toBeLessThan(8000);
+  // What A could not write while Redis was away reaches B once A is back in touch.
+  expect(await within(8000, () => refused(b.guard, doomed))).toBeLessThan(8000);
+  expect(b.guard.stats().revocation.live).toBe(true);
+});

@@ -1,0 +1,182 @@
+/**
+ * `tokengate/redis`: the denylist and backend sessions shared by every instance, on a Redis client
+ * you already have (node-redis 5+, `createClient()` from `redis` or `@redis/client`). Another client
+ * (ioredis, ...) needs only the few methods of {@link RedisClientLike}.
+ *
+ * @example
+ * const redis = await createClient({ url: 'redis://127.0.0.1:6379' }).connect();
+ * const guard = createGuard({ issuer, audience, revocation: { store: redisRevocationStore(redis) },
+ *   backendSessions: { store: redisSessionStore(redis) } });
+ */
+import type { BackendSessionData, BackendSessionStore } from './backend-session';
+import type { RevocationEntry, RevocationStore } from './revocation';
+
+/** A subscriber connection, as node-redis's `client.duplicate()` returns it. */
+export interface RedisSubscriberLike {
+  connect(): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
+  on(event: 'ready' | 'error' | 'end' | 'reconnecting', listener: (...args: unknown[]) => void): unknown;
+  destroy(): void;
+}
+
+/** The commands tokengate uses, named as in node-redis 5+. */
+export interface RedisClientLike {
+  set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  del(keys: string | string[]): Promise<number>;
+  mGet(keys: string[]): Promise<Array<string | null>>;
+  scanIterator(options: { MATCH: string; COUNT?: number }): AsyncIterable<string | string[]>;
+  publish(channel: string, message: string): Promise<number>;
+  sAdd(key: string, member: string): Promise<number>;
+  sMembers(key: string): Promise<string[]>;
+  pExpire(key: string, ms: number): Promise<unknown>;
+  duplicate(): RedisSubscriberLike;
+}
+
+/** Options of the Redis stores. */
+export interface RedisStoreOptions {
+  /** Prefix of every key and channel. Default `'tokengate'`. */
+  prefix?: string;
+  /** Deadline of one Redis command, in seconds: a command queued while Redis is away fails then instead of hanging. Default 2. */
+  timeout?: number;
+  /** Clock for key lifetimes, milliseconds since the epoch; give the guard's. Default `Date.now`. */
+  clock?: () => number;
+}
+
+function deadline<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${seconds} s`)), seconds * 1000);
+    timer.unref();
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+function parseEntry(text: string | null): RevocationEntry | undefined {
+  if (text === null) return undefined;
+  try {
+    const entry = JSON.parse(text) as RevocationEntry;
+    const kinds = ['jti', 'sid', 'sub'];
+    return kinds.includes(entry.kind) && typeof entry.value === 'string' && typeof entry.at === 'number' && typeof entry.until === 'number' ? entry : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A {@link RevocationStore} on Redis: one key per entry (`{prefix}:deny:{kind}:{value}`, expiring
+ * with the entry), announced on the channel `{prefix}:deny` to every instance. The subscription
+ * uses a duplicate of your client, which this store opens and closes itself.
+ */
+export function redisRevocationStore(client: RedisClientLike, options: RedisStoreOptions = {}): RevocationStore {
+  const prefix = options.prefix ?? 'tokengate';
+  const timeout = options.timeout ?? 2;
+  const channel = `${prefix}:deny`;
+  const clock = options.clock ?? Date.now;
+  let subscriber: RedisSubscriberLike | undefined;
+  return {
+    async add(entry) {
+      const ttl = Math.max(1, Math.ceil(entry.until - clock()));
+      const text = JSON.stringify(entry);
+      await deadline(client.set(`${channel}:${entry.kind}:${entry.value}`, text, { expiration: { type: 'PX', value: ttl } }), timeout, 'SET');
+      await deadline(client.publish(channel, text), timeout, 'PUBLISH');
+    },
+    async load() {
+      const keys: string[] = [];
+      const scan = async () => {
+        for await (const batch of client.scanIterator({ MATCH: `${channel}:*`, COUNT: 500 })) keys.push(...(Array.isArray(batch) ? batch : [batch]));
+      };
+      await deadline(scan(), timeout * 5, 'SCAN');
+      const entries: RevocationEntry[] = [];
+      for (let i = 0; i < keys.length; i += 500) {
+        const values = await deadline(client.mGet(keys.slice(i, i + 500)), timeout, 'MGET');
+        for (const value of values) {
+          const entry = parseEntry(value);
+          if (entry !== undefined) entries.push(entry);
+        }
+      }
+      return entries;
+    },
+    async subscribe(onEntry, onState) {
+      const sub = client.duplicate();
+      subscriber = sub;
+      let subscribed = false;
+      sub.on('error', () => onState(false));
+      sub.on('end', () => onState(false));
+      sub.on('reconnecting', () => onState(false));
+      sub.on('ready', () => {
+        if (subscribed) onState(true);
+      });
+      await deadline(sub.connect(), timeout, 'CONNECT');
+      await deadline(
+        sub.subscribe(channel, (message) => {
+          const entry = parseEntry(message);
+          if (entry !== undefined) onEntry(entry);
+        }),
+        timeout,
+        'SUBSCRIBE',
+      );
+      subscribed = true;
+    },
+    async close() {
+      subscriber?.destroy();
+      subscriber = undefined;
+    },
+  };
+}
+
+/**
+ * A {@link BackendSessionStore} on Redis: `{prefix}:sess:{id}` holds the session (expiring with
+ * it), and sets `{prefix}:sess-sid:{sid}` and `{prefix}:sess-sub:{subject}` index it for logout.
+ * Tokens are stored as they are: protect Redis as you protect the tokens (ACLs, TLS, no public port).
+ */
+export function redisSessionStore(client: RedisClientLike, options: RedisStoreOptions = {}): BackendSessionStore {
+  const prefix = options.prefix ?? 'tokengate';
+  const timeout = options.timeout ?? 2;
+  const clock = options.clock ?? Date.now;
+  const key = (id: string) => `${prefix}:sess:${id}`;
+  const index = async (name: string, member: string, ttl: number) => {
+    await deadline(client.sAdd(name, member), timeout, 'SADD');
+    await deadline(client.pExpire(name, ttl), timeout, 'PEXPIRE');
+  };
+  return {
+    async get(id) {
+      const text = await deadline(client.get(key(id)), timeout, 'GET');
+      if (text === null) return undefined;
+      try {
+        return JSON.parse(text) as BackendSessionData;
+      } catch {
+        return undefined;
+      }
+    },
+    async set(id, data) {
+      const ttl = Math.max(1, Math.ceil(data.expiresAt - clock()));
+      await deadline(client.set(key(id), JSON.stringify(data), { expiration: { type: 'PX', value: ttl } }), timeout, 'SET');
+      if (data.sid !== undefined) await index(`${prefix}:sess-sid:${data.sid}`, id, ttl);
+      if (data.subject !== undefined) await index(`${prefix}:sess-sub:${data.subject}`, id, ttl);
+    },
+    async delete(id) {
+      await deadline(client.del(key(id)), timeout, 'DEL');
+    },
+    async deleteWhere(match) {
+      const names = [match.sid !== undefined ? `${prefix}:sess-sid:${match.sid}` : undefined, match.subject !== undefined ? `${prefix}:sess-sub:${match.subject}` : undefined].filter(
+        (name): name is string => name !== undefined,
+      );
+      let deleted = 0;
+      for (const name of names) {
+        const ids = await deadline(client.sMembers(name), timeout, 'SMEMBERS');
+        if (ids.length > 0) deleted += await deadline(client.del(ids.map(key)), timeout, 'DEL');
+        await deadline(client.del(name), timeout, 'DEL');
+      }
+      return deleted;
+    },
+  };
+}
