@@ -1,7 +1,7 @@
 /** Jest runs the TypeScript sources through ts-jest. jose 6 is ESM-only, so it is transformed too. */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/__tests__'],
+  roots: ['<rootDir>/__tests__', '<rootDir>/examples'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true, esModuleInterop: true } }] },
   // nock's interceptor lives on the global scope across test files; keep Jest from soft-deleting it.

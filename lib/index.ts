@@ -18,6 +18,6 @@ export { createHttpClient, HttpError, type HttpClient, type HttpClientOptions, t
 export * from './errors';
 export type { TokenSet } from './refresh';
 export type { LogoutRequest, LogoutResult, StepOutcome } from './logout';
-export type { RevocationStore, RevocationEntry, RevocationKind, RevocationOptions } from './revocation';
+export { memoryRevocationStore, type RevocationStore, type RevocationEntry, type RevocationKind, type RevocationOptions } from './revocation';
 export { MemorySessionStore, type BackendSessionStore, type BackendSessionData, type BackendSessionOptions } from './backend-session';
 export { readBody, sessionLogin, logoutRoute, backchannelLogoutRoute, universalLogoutRoute, type Answer, type BodyRequest, type LogoutRouteOptions } from './handlers';

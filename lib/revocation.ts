@@ -109,3 +109,28 @@ export class Denylist {
     return undefined;
   }
 }
+
+/**
+ * A {@link RevocationStore} shared by the guards of one process (several APIs in one service, tests,
+ * demos): a logout seen by one guard is enforced by all. Across processes, use `tokengate/redis`.
+ */
+export function memoryRevocationStore(clock: () => number = Date.now): RevocationStore {
+  const entries = new Map<string, RevocationEntry>();
+  const listeners = new Set<(entry: RevocationEntry) => void>();
+  return {
+    async add(entry) {
+      entries.set(`${entry.kind}:${entry.value}`, entry);
+      for (const listener of listeners) listener(entry);
+    },
+    async load() {
+      const now = clock();
+      return [...entries.values()].filter((entry) => entry.until > now);
+    },
+    async subscribe(onEntry) {
+      listeners.add(onEntry);
+    },
+    async close() {
+      // The entries outlive one guard: other guards may still share them.
+    },
+  };
+}

@@ -3,6 +3,7 @@
  * runner that allows it (`nock.disableNetConnect()` is recommended).
  */
 export { mockOkta, type MockOkta } from './mock-okta';
+export { startDevIssuer, type DevIssuer } from './dev-issuer';
 export {
   OktaModel,
   signCompact,
