@@ -60,3 +60,18 @@ export function fakeClock(start = Date.UTC(2026, 10, 23, 12, 0, 0)): { now: () =
     },
   };
 }
+
+/** A Koa app serving `'METHOD /path'` routes, each a chain of middleware (tests need no router package). */
+export function koaRoutes(routes: Record<string, Koa.Middleware[]>): Served {
+  const app = new Koa();
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    const chain = routes[`${ctx.method} ${ctx.path}`];
+    if (chain === undefined) return next();
+    const run = async (i: number): Promise<void> => {
+      if (i < chain.length) await chain[i](ctx, () => run(i + 1));
+    };
+    await run(0);
+  });
+  return app.callback();
+}

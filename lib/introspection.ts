@@ -2,9 +2,9 @@ import { LRUCache } from 'lru-cache';
 import { authenticate, type ClientCredentials, type ResolvedClient } from './client-auth';
 import { parseJson, UpstreamProblem, type Discovery } from './discovery';
 import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
-import { emit, type TokengateEvent } from './events';
+import type { TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, UpstreamGate } from './upstream';
+import { formBody, shared, UpstreamGate } from './upstream';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
 export interface IntrospectionOptions {
@@ -114,12 +114,7 @@ export class Introspector {
       return cached;
     }
     this.misses++;
-    let pending = this.inflight.get(token);
-    if (pending === undefined) {
-      pending = this.fetch(token, exp).finally(() => this.inflight.delete(token));
-      this.inflight.set(token, pending);
-    }
-    return pending;
+    return shared(this.inflight, token, () => this.fetch(token, exp));
   }
 
   /** Throws {@link TokenInactiveError} unless the answer is active. */
@@ -133,17 +128,12 @@ export class Introspector {
   }
 
   private async fetch(token: string, exp: number | undefined): Promise<Entry> {
-    const wait = this.gate.wait();
-    if (wait > 0) throw new IntrospectionUnavailableError(`Introspection is paused: the endpoint was ${this.gate.reason}`, wait / 1000);
-    let answer: IntrospectionAnswer;
-    try {
-      answer = await this.call(token);
-    } catch (error) {
-      const message = (error as Error).message;
-      if (this.gate.wait() === 0) this.gate.failed(message);
-      emit(this.context.onEvent, { type: 'upstream.error', service: 'introspection', message });
-      throw new IntrospectionUnavailableError(`Introspection failed: ${message}`, this.gate.wait() / 1000, { cause: error });
-    }
+    const answer = await this.gate.run(
+      'introspection',
+      this.context.onEvent,
+      (message, retryAfter, cause) => new IntrospectionUnavailableError(`Introspection ${message}`, retryAfter, { cause }),
+      () => this.call(token),
+    );
     const now = this.context.clock();
     const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
     const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;

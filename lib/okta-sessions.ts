@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem } from './discovery';
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, UpstreamGate } from './upstream';
+import { formBody, shared, UpstreamGate } from './upstream';
 
 /** Options of the Okta session liveness check (the `sessions` guard option). */
 export interface SessionOptions {
@@ -120,7 +120,7 @@ export class SessionChecker {
     this.misses++;
     let entry: Entry;
     try {
-      entry = await this.lookup(sessionId, tokenExp);
+      entry = await shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp));
     } catch (error) {
       if (cached !== undefined && this.passes(cached) && cached.staleUntil > this.context.clock()) {
         this.staleServed++;
@@ -167,27 +167,13 @@ export class SessionChecker {
     }
   }
 
-  private lookup(sessionId: string, tokenExp: number): Promise<Entry> {
-    let pending = this.inflight.get(sessionId);
-    if (pending === undefined) {
-      pending = this.fetch(sessionId, tokenExp).finally(() => this.inflight.delete(sessionId));
-      this.inflight.set(sessionId, pending);
-    }
-    return pending;
-  }
-
   private async fetch(sessionId: string, tokenExp: number): Promise<Entry> {
-    const wait = this.gate.wait();
-    if (wait > 0) throw new SessionsUnavailableError(`The Okta Sessions API is paused: it was ${this.gate.reason}`, wait / 1000);
-    let entry: Entry;
-    try {
-      entry = await this.call(sessionId, tokenExp);
-    } catch (error) {
-      const message = (error as Error).message;
-      if (this.gate.wait() === 0) this.gate.failed(message);
-      emit(this.context.onEvent, { type: 'upstream.error', service: 'sessions', message });
-      throw new SessionsUnavailableError(`The Okta Sessions API could not answer: ${message}`, this.gate.wait() / 1000, { cause: error });
-    }
+    const entry = await this.gate.run(
+      'sessions',
+      this.context.onEvent,
+      (message, retryAfter, cause) => new SessionsUnavailableError(`The Okta Sessions API ${message}`, retryAfter, { cause }),
+      () => this.call(sessionId, tokenExp),
+    );
     if (entry.until > this.context.clock()) this.cache.set(sessionId, entry);
     if (!this.passes(entry)) emit(this.context.onEvent, { type: 'session.ended', status: entry.kind === 'ended' ? 'ENDED' : entry.status });
     return entry;

@@ -1,3 +1,5 @@
+import type { UpstreamUnavailableError } from './errors';
+import { emit, type TokengateEvent } from './events';
 import type { HttpResponse } from './http';
 
 /** What the `X-Rate-Limit-*` headers of an Okta response say. `reset` is in milliseconds since the epoch. */
@@ -51,6 +53,29 @@ export class UpstreamGate {
     this.block(this.clock() + this.retryAfter * 1000, reason);
   }
 
+  /**
+   * Runs one call through the gate: refused at once while paused; on failure the gate pauses (unless
+   * a rate limit already did), an `upstream.error` event goes out, and the failure is rethrown as
+   * the service's 503 error, built by `unavailable(message, retryAfterSeconds, cause)`.
+   */
+  async run<T>(
+    service: 'introspection' | 'sessions',
+    onEvent: ((event: TokengateEvent) => void) | undefined,
+    unavailable: (message: string, retryAfter: number, cause?: unknown) => UpstreamUnavailableError,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const wait = this.wait();
+    if (wait > 0) throw unavailable(`paused: it was ${this.reason}`, wait / 1000);
+    try {
+      return await call();
+    } catch (error) {
+      const message = (error as Error).message;
+      if (this.wait() === 0) this.failed(message);
+      emit(onEvent, { type: 'upstream.error', service, message });
+      throw unavailable(`failed: ${message}`, this.wait() / 1000, error);
+    }
+  }
+
   private block(until: number, reason: string): void {
     if (until > this.blockedUntil) {
       this.blockedUntil = until;
@@ -62,4 +87,14 @@ export class UpstreamGate {
 /** Encodes form parameters (`application/x-www-form-urlencoded`). */
 export function formBody(params: Record<string, string>): string {
   return new URLSearchParams(params).toString();
+}
+
+/** One call per key in flight, shared by every concurrent caller; the entry goes when it settles. */
+export function shared<T>(inflight: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+  let pending = inflight.get(key);
+  if (pending === undefined) {
+    pending = start().finally(() => inflight.delete(key));
+    inflight.set(key, pending);
+  }
+  return pending;
 }

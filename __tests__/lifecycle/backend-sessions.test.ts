@@ -5,7 +5,7 @@ import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 
 import * as ex from 'tokengate/express';
 import * as ko from 'tokengate/koa';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock, type Served } from '../helpers';
+import { fakeClock, koaRoutes, type Served } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -44,8 +44,6 @@ const APPS: Array<[string, (g: Guard) => Served]> = [
   [
     'koa',
     (g) => {
-      const app = new Koa();
-      app.silent = true;
       const routes: Record<string, Koa.Middleware[]> = {
         'POST /login': [ko.sessionLogin(g)],
         'POST /logout': [ko.logout(g)],
@@ -54,15 +52,7 @@ const APPS: Array<[string, (g: Guard) => Served]> = [
         'GET /api/me': [ko.protect(g), (ctx) => void (ctx.body = { sub: ctx.state.auth!.subject })],
         'POST /api/orders': [ko.protect(g), (ctx) => void ((ctx.status = 201), (ctx.body = { ok: true }))],
       };
-      app.use(async (ctx, next) => {
-        const chain = routes[`${ctx.method} ${ctx.path}`];
-        if (chain === undefined) return next();
-        const run = async (i: number): Promise<void> => {
-          if (i < chain.length) await chain[i](ctx, () => run(i + 1));
-        };
-        await run(0);
-      });
-      return app.callback();
+      return koaRoutes(routes);
     },
   ],
 ];

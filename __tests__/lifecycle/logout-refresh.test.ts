@@ -5,7 +5,7 @@ import { createGuard, type Guard, type GuardOptions, type TokenSet } from 'token
 import * as ex from 'tokengate/express';
 import * as ko from 'tokengate/koa';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock, type Served } from '../helpers';
+import { fakeClock, koaRoutes, type Served } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -46,8 +46,6 @@ const APPS: Array<[string, (g: Guard, refreshStore: Map<string, string>, seen: T
   [
     'koa',
     (g, refreshStore, seen) => {
-      const app = new Koa();
-      app.silent = true;
       const hooks: ko.KoaRefreshHooks = {
         getRefreshToken: (ctx) => refreshStore.get(String(ctx.headers['x-user'])),
         onTokens: (ctx, tokens) => {
@@ -61,15 +59,7 @@ const APPS: Array<[string, (g: Guard, refreshStore: Map<string, string>, seen: T
         'GET /api/refreshing': [ko.protect(g, undefined, hooks), (ctx) => void (ctx.body = { jti: ctx.state.auth!.claims.jti })],
         'POST /logout': [ko.logout(g, { postLogoutRedirectUri: 'https://app.example.com/bye' })],
       };
-      app.use(async (ctx, next) => {
-        const chain = routes[`${ctx.method} ${ctx.path}`];
-        if (chain === undefined) return next();
-        const run = async (i: number): Promise<void> => {
-          if (i < chain.length) await chain[i](ctx, () => run(i + 1));
-        };
-        await run(0);
-      });
-      return app.callback();
+      return koaRoutes(routes);
     },
   ],
 ];
