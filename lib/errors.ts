@@ -73,7 +73,12 @@ export abstract class AuthError extends Error {
   headers: Record<string, string> = {};
 
   constructor(message: string, options?: AuthErrorOptions) {
+    // Rejections are expected outcomes, not bugs: no stack trace is captured (it cost 17 µs per
+    // rejected request in the benchmark). An upstream failure's `cause` keeps its own stack.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    Error.stackTraceLimit = limit;
     this.name = new.target.name;
   }
 
