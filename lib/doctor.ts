@@ -7,6 +7,7 @@ import { KeySet, type VerificationKey } from './jwks';
 import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, printable, verifySignature, type DecodedJwt, type JwtClaims, type JwtHeader } from './jwt';
 import { resolveOptions, type Algorithm, type ResolvedOptions } from './options';
 import { checkPolicy, definePolicy } from './policy';
+import { usableSessionId } from './okta-sessions';
 import { buildResult } from './result';
 
 /** What {@link diagnose} checks a token against: the options of the guard that rejects it. */
@@ -263,7 +264,7 @@ function scopeCheck(token: string, decoded: DecodedJwt, policy: NonNullable<Retu
 /** The rule strict session checking applies before it asks Okta: a non-empty string of at most 256 characters. */
 function sessionCheck(claims: JwtClaims, claim: string): DoctorCheck {
   const value = ownClaim(claims, claim);
-  if (typeof value === 'string' && value.length > 0 && value.length <= 256) return pass('session', `the session claim "${claim}" is present`);
+  if (usableSessionId(value)) return pass('session', `the session claim "${claim}" is present`);
   return {
     id: 'session',
     status: 'fail',

@@ -27,7 +27,7 @@ import { createHttpClient, withDeadline, type HttpClient } from './http';
 import { Introspector } from './introspection';
 import { KeySet } from './jwks';
 import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type JwtClaims, type JwtHeader } from './jwt';
-import { SessionChecker } from './okta-sessions';
+import { SessionChecker, usableSessionId } from './okta-sessions';
 import { normalizeTyp, resolveOptions, type GuardOptions, type ResolvedOptions } from './options';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
 import { Refresher, type TokenSet } from './refresh';
@@ -357,7 +357,7 @@ class TokenGuard implements Guard {
     if (rules.session === 'strict') {
       const claim = this.options.sessions!.claim;
       const sid = ownClaim(result.claims, claim);
-      if (typeof sid !== 'string' || sid.length === 0 || sid.length > 256) {
+      if (!usableSessionId(sid)) {
         throw new SessionClaimMissingError(
           claim,
           `The token carries no usable "${claim}" claim, which strict session checking needs to find its Okta session (add it with a Token Inline Hook from data.context.session.id)`,

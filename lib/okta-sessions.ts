@@ -6,6 +6,11 @@ import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
 import { formBody, shared, UpstreamGate } from './upstream';
 
+/** Whether a session claim can be looked up: a non-empty string of at most 256 characters. */
+export function usableSessionId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 256;
+}
+
 /** Options of the Okta session liveness check (the `sessions` guard option). */
 export interface SessionOptions {
   /** The Okta org URL, e.g. `https://example.okta.com`. Default: the issuer's origin. */
