@@ -83,7 +83,7 @@ export interface Guard {
    * tokens kept server-side. Needs `backendSessions`. Returns the id and the `Set-Cookie` value.
    */
   startSession(auth: AuthResult, tokens?: { refreshToken?: string; idToken?: string }): Promise<{ id: string; cookie: string; expiresAt: number }>;
-  /** Loads, validates and returns `{ token, subject }` of a backend session by its cookie id, or undefined. Internal to the handlers; exposed for custom flows. */
+  /** The live backend session named by the request's cookie (`{ id, data }`), or undefined. Used by the ready-made routes; exposed for custom flows. */
   sessionFor(request: RequestLike): Promise<{ id: string; data: BackendSessionData } | undefined>;
   /** The `Set-Cookie` value that clears the session cookie. */
   clearSessionCookie(): string;
