@@ -34,6 +34,18 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, h
   const guard = toGuard(guardOrOptions);
   const rules = guard.compile(policy);
   return (req, res, next) => {
+    if (hooks === undefined && guard.handleSync !== undefined) {
+      let done;
+      try {
+        done = guard.handleSync(req, rules);
+      } catch (error) {
+        return next(error);
+      }
+      if (done !== undefined) {
+        req.auth = done.auth;
+        return next();
+      }
+    }
     const refresh = hooks?.getRefreshToken && { getRefreshToken: () => hooks.getRefreshToken!(req) };
     guard.handle(req, rules, refresh).then(async ({ auth, tokens }) => {
       req.auth = auth;

@@ -28,6 +28,11 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, h
   const guard = toGuard(guardOrOptions);
   const rules = guard.compile(policy);
   return async (ctx, next) => {
+    const done = hooks === undefined ? guard.handleSync?.(ctx.req, rules) : undefined;
+    if (done !== undefined) {
+      ctx.state.auth = done.auth;
+      return next();
+    }
     const refresh = hooks?.getRefreshToken && { getRefreshToken: () => hooks.getRefreshToken!(ctx) };
     const { auth, tokens } = await guard.handle(ctx.req, rules, refresh);
     ctx.state.auth = auth;

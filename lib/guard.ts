@@ -25,8 +25,8 @@ import {
 import { emit } from './events';
 import { createHttpClient, withDeadline, type HttpClient } from './http';
 import { Introspector } from './introspection';
-import { KeySet } from './jwks';
-import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type JwtClaims, type JwtHeader } from './jwt';
+import { KeySet, type VerificationKey } from './jwks';
+import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type DecodedJwt, type JwtClaims, type JwtHeader } from './jwt';
 import { SessionChecker, usableSessionId } from './okta-sessions';
 import { normalizeTyp, resolveOptions, type GuardOptions, type ResolvedOptions } from './options';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
@@ -34,7 +34,7 @@ import { Refresher, type TokenSet } from './refresh';
 import { buildResult, type AuthResult } from './result';
 import { Denylist, type RevocationEntry, type RevocationKind } from './revocation';
 import { logout, type LogoutRequest, type LogoutResult } from './logout';
-import { TokenCache } from './token-cache';
+import { TokenCache, type CachedVerdict } from './token-cache';
 
 /**
  * Verifies bearer tokens for one issuer and audience. Holds every piece of state (key set,
@@ -62,6 +62,13 @@ export interface Guard {
    * `hooks.getRefreshToken` supplies a refresh token. `tokens` is set when a refresh happened.
    */
   handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled>;
+  /**
+   * The synchronous fast path of {@link Guard.handle}: resolves a request at once when nothing
+   * needs waiting for (a cached token, or a new one whose key is held and fresh, on a route without
+   * introspection or session checks). Returns `undefined` when {@link Guard.handle} must be used;
+   * throws the same {@link AuthError}s. Adapters try it first: no promise, no microtask hop.
+   */
+  handleSync(request: RequestLike, policy?: Policy): Handled | undefined;
   /** Exchanges a refresh token (one exchange in flight per refresh token) and verifies the new access token. Needs `client`. */
   refresh(refreshToken: string): Promise<TokenSet>;
   /**
@@ -410,6 +417,83 @@ class TokenGuard implements Guard {
     }
   }
 
+  handleSync(request: RequestLike, policy?: Policy): Handled | undefined {
+    try {
+      const cookies = this.options.backendSessions;
+      if (cookies !== undefined && request.headers.authorization === undefined && readCookie(request, cookies.cookieName) !== undefined) return undefined;
+      const rules = this.compile(policy);
+      if (rules !== undefined && (rules.introspect || rules.session === 'strict')) return undefined;
+      const token = extractBearer(request, this.options.maxTokenLength);
+      let auth: AuthResult | undefined;
+      try {
+        auth = this.verifyJwtSync(token);
+      } catch (error) {
+        const notLocal = error instanceof MalformedTokenError || error instanceof OrgAuthorizationServerError;
+        if (notLocal && this.introspector?.opaque) return undefined;
+        throw error;
+      }
+      if (auth === undefined) return undefined;
+      if (rules !== undefined) checkPolicy(auth, rules);
+      return { auth };
+    } catch (error) {
+      throw this.challenge(error);
+    }
+  }
+
+  /**
+   * {@link TokenGuard.verifyJwt} without waiting: the verified result, a thrown AuthError, or
+   * `undefined` when the key set is due for a refresh or the key is not held (the async path decides).
+   */
+  private verifyJwtSync(token: string): AuthResult | undefined {
+    if (this.closed) throw new GuardClosedError('This guard is closed: the service is shutting down', 1);
+    const options = this.options;
+    const nowMs = options.clock();
+    const cached = this.cache?.get(token);
+    if (cached !== undefined) {
+      if (nowMs >= this.keys.refreshAt || cached.key.removed) return undefined;
+      return this.fromCache(cached, Math.floor(nowMs / 1000), token);
+    }
+    if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
+    const decoded = decodeJwt(token);
+    checkHeader(decoded.header, options);
+    checkClaims(decoded.claims, options, Math.floor(nowMs / 1000));
+    const key = this.keys.keyForFresh(decoded.header, nowMs);
+    if (key === undefined) return undefined;
+    this.misses++;
+    return this.finish(token, decoded, key);
+  }
+
+  /** A cache hit, re-checked against the clock and the denylist. */
+  private fromCache(cached: CachedVerdict, now: number, token: string): AuthResult {
+    const options = this.options;
+    const tolerance = options.clockTolerance;
+    if (now >= cached.exp + tolerance) {
+      this.cache!.delete(token);
+      throw new TokenExpiredError(`The token expired ${now - cached.exp} seconds ago`);
+    }
+    if (cached.nbf > now + tolerance) throw new TokenNotYetValidError(`The token is not valid for another ${cached.nbf - now} seconds ("nbf")`);
+    if (options.maxTokenAge !== undefined && now - cached.iat! > options.maxTokenAge + tolerance) {
+      throw new TokenTooOldError(`The token was issued ${now - cached.iat!} seconds ago; at most ${options.maxTokenAge} are accepted`);
+    }
+    this.checkRevoked(cached.result.claims);
+    this.hits++;
+    return cached.result;
+  }
+
+  /** The signature check and everything after it, once the key is known. */
+  private finish(token: string, decoded: DecodedJwt, key: VerificationKey): AuthResult {
+    const { header, claims, signingInput, signature } = decoded;
+    if (!verifySignature(header.alg, key.key, signingInput, signature)) {
+      throw new InvalidSignatureError('The token signature is invalid');
+    }
+    this.checkRevoked(claims);
+    const result = buildResult(token, header, claims);
+    if (this.cache !== undefined && !key.removed && !this.closed) {
+      this.cache.set(token, { result, exp: claims.exp, nbf: claims.nbf ?? -Infinity, iat: claims.iat, key });
+    }
+    return result;
+  }
+
   /** A request authenticated by the backend-session cookie: refresh when needed, bound to the Okta session. */
   private async sessionRequest(request: RequestLike, policy: Policy | undefined): Promise<Handled> {
     const cookies = this.options.backendSessions!;
@@ -615,47 +699,26 @@ class TokenGuard implements Guard {
     const options = this.options;
     const nowMs = options.clock();
     const now = Math.floor(nowMs / 1000);
-    const tolerance = options.clockTolerance;
     const cached = this.cache?.get(token);
     if (cached !== undefined) {
       // A hit must not keep a key alive: when the key set is due, refresh it (waiting only once it has expired).
       if (nowMs >= this.keys.refreshAt) await this.keys.current(nowMs);
-      if (!cached.key.removed) {
-        if (now >= cached.exp + tolerance) {
-          this.cache!.delete(token);
-          throw new TokenExpiredError(`The token expired ${now - cached.exp} seconds ago`);
-        }
-        if (cached.nbf > now + tolerance) throw new TokenNotYetValidError(`The token is not valid for another ${cached.nbf - now} seconds ("nbf")`);
-        if (options.maxTokenAge !== undefined && now - cached.iat! > options.maxTokenAge + tolerance) {
-          throw new TokenTooOldError(`The token was issued ${now - cached.iat!} seconds ago; at most ${options.maxTokenAge} are accepted`);
-        }
-        this.checkRevoked(cached.result.claims);
-        this.hits++;
-        return cached.result;
-      }
+      if (!cached.key.removed) return this.fromCache(cached, now, token);
       this.cache!.delete(token);
     }
     this.misses++;
     if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
-    const { header, claims, signingInput, signature } = decodeJwt(token);
-    checkHeader(header, options);
-    checkClaims(claims, options, now);
+    const decoded = decodeJwt(token);
+    checkHeader(decoded.header, options);
+    checkClaims(decoded.claims, options, now);
     let key;
     try {
-      key = await this.keys.keyFor(header);
+      key = await this.keys.keyFor(decoded.header);
     } catch (error) {
       if (error instanceof UnknownKeyError && this.orgIssuer) throw new OrgAuthorizationServerError(orgServerMessage(), { cause: error });
       throw error;
     }
-    if (!verifySignature(header.alg, key.key, signingInput, signature)) {
-      throw new InvalidSignatureError('The token signature is invalid');
-    }
-    this.checkRevoked(claims);
-    const result = buildResult(token, header, claims);
-    if (this.cache !== undefined && !key.removed && !this.closed) {
-      this.cache.set(token, { result, exp: claims.exp, nbf: claims.nbf ?? -Infinity, iat: claims.iat, key });
-    }
-    return result;
+    return this.finish(token, decoded, key);
   }
 
   /** Adds the realm's `WWW-Authenticate` challenge to an {@link AuthError}; other errors pass unchanged. */

@@ -92,6 +92,14 @@ export class KeySet {
     return { fetches: this.fetches, failures: this.failures, kids: this.all.map((key) => key.kid ?? '(no kid)') };
   }
 
+  /**
+   * The key for a header when nothing needs waiting for: the set is fresh and holds the key.
+   * `undefined` sends the caller to {@link KeySet.keyFor}, which refreshes and refetches as needed.
+   */
+  keyForFresh(header: JwtHeader, now: number): VerificationKey | undefined {
+    return now < this.refreshAt ? this.find(header) : undefined;
+  }
+
   /** Stops further fetches. */
   close(): void {
     this.closed = true;
