@@ -71,6 +71,7 @@ async function main() {
   const pinned = h.pinSelf(config.loadCpu);
   if (!pinned) log('WARNING: taskset is not available; nothing is pinned');
   const machine = h.machineInfo();
+  const provenance = h.provenance(tokengate.dir);
   log(`${machine.cpuModel}, ${machine.cpus} cores, node ${machine.node}; servers on core ${config.serverCpu}, load on core ${config.loadCpu}`);
 
   const iss = await startIssuer({ issuer, publicJwk: pool.publicJwk });
@@ -159,7 +160,7 @@ async function main() {
       issue: 3,
       command: `npm run bench -- ${argv.join(' ')}`.trim(),
       machine,
-      tokengate: h.provenance(tokengate.dir),
+      tokengate: provenance,
       config: { ...config, pinned, coldPoolTokens: pool.tokens.length - COLD_START, elapsedSeconds: Math.round((Date.now() - started) / 1000) },
       issuerHits: iss.hits,
       contestants: contestants.map(({ id, name, framework, baseline, ours, reference, nodeArgs }) => ({ id, name, framework, baseline, ours, reference, nodeArgs, malformedStatus: preflight[id].expected.malformed })),

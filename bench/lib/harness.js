@@ -62,7 +62,7 @@ function pinSelf(cpu) {
   }
 }
 
-/** The commit measured and whether lib/ or adapters/ differ from it (best effort). */
+/** The commit measured and whether lib/ or adapters/ differ from it (best effort; read before the run). */
 function provenance(buildDir) {
   const git = (...args) => {
     try {
@@ -71,10 +71,15 @@ function provenance(buildDir) {
       return undefined;
     }
   };
+  const external = path.resolve(buildDir) !== path.join(ROOT, 'dist');
+  if (external) {
+    // Another build (BENCH_TOKENGATE_DIR): the repository's HEAD says nothing about it.
+    return { commit: process.env.BENCH_TOKENGATE_COMMIT || 'unknown', libDirty: false, build: buildDir };
+  }
   return {
     commit: git('rev-parse', '--short', 'HEAD'),
     libDirty: (git('status', '--porcelain', '--', 'lib', 'adapters') || '') !== '',
-    build: path.relative(ROOT, buildDir) || buildDir,
+    build: 'dist',
   };
 }
 

@@ -1,6 +1,7 @@
 'use strict';
 // Where the benchmarks load tokengate from: the compiled package in dist/ (npm run build), or
-// BENCH_TOKENGATE_DIR=<another dist/> to compare two builds, e.g. a branch against main.
+// BENCH_TOKENGATE_DIR=<another dist/> (and BENCH_TOKENGATE_COMMIT to record its commit) to compare
+// two builds, e.g. a branch against main.
 const path = require('node:path');
 
 const dir = process.env.BENCH_TOKENGATE_DIR ? path.resolve(process.env.BENCH_TOKENGATE_DIR) : path.join(__dirname, '..', '..', 'dist');
