@@ -1,5 +1,5 @@
-import type { Request, RequestHandler, Response } from 'express';
-import { createGuard, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { AuthError, createGuard, errorAnswer, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
 import * as routes from '../lib/handlers';
 
 declare global {
@@ -18,28 +18,53 @@ export interface ExpressRefreshHooks {
   onTokens?: (req: Request, res: Response, tokens: TokenSet) => void | Promise<void>;
 }
 
+/** The third argument of {@link protect}: refresh hooks, and who answers a rejection. */
+export interface ExpressProtectOptions extends ExpressRefreshHooks {
+  /**
+   * `'respond'` (default): the middleware answers a rejection itself, with the error's status,
+   * `WWW-Authenticate` (and `Retry-After`) and a JSON body `{ error, code, message }` (see
+   * {@link errorAnswer}); headers set earlier (CORS…) are kept. `'next'`: the {@link AuthError} goes
+   * to `next(err)` for your error handler to render. Other errors always go to `next(err)`.
+   */
+  errors?: 'respond' | 'next';
+}
+
 /**
  * Express middleware that verifies the bearer token (or the backend-session cookie) of every
- * request it sees and sets `req.auth`. Failures go to `next(err)` as {@link AuthError}s carrying
- * `status` and `headers`, which Express's default error handler (or yours) renders.
+ * request it sees and sets `req.auth`. A rejection is answered at once (401, 403, 400 or 503 with
+ * the RFC 6750 challenge and a JSON body), or passed to `next(err)` with `errors: 'next'`.
  *
  * Pass a {@link Guard} to share one key set and cache between routes, or options to build one.
- * The policy is validated now, so a mistake throws at start-up.
+ * The policy and the options are validated now, so a mistake throws at start-up.
  *
  * @example
  * app.use(protect({ issuer: 'https://example.okta.com/oauth2/default', audience: 'api://default' }));
  * app.get('/orders', protect(guard, { scopes: ['orders:read'] }), handler);
  */
-export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, hooks?: ExpressRefreshHooks): RequestHandler {
+export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, options?: ExpressProtectOptions): RequestHandler {
   const guard = toGuard(guardOrOptions);
   const rules = guard.compile(policy);
+  const respond = checkProtectOptions(options, 'next') === 'respond';
+  const hooks = options;
+  const fail = (error: unknown, res: Response, next: NextFunction): void => {
+    if (!respond || !(error instanceof AuthError) || res.headersSent) return next(error);
+    const { status, headers, body } = errorAnswer(error);
+    for (const name in headers) {
+      if (name.toLowerCase() === 'set-cookie') res.appendHeader(name, headers[name]);
+      else res.setHeader(name, headers[name]);
+    }
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.statusCode = status;
+    res.end(JSON.stringify(body));
+  };
+  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined;
   return (req, res, next) => {
-    if (hooks === undefined && guard.handleSync !== undefined) {
+    if (sync) {
       let done;
       try {
         done = guard.handleSync(req, rules);
       } catch (error) {
-        return next(error);
+        return fail(error, res, next);
       }
       if (done !== undefined) {
         req.auth = done.auth;
@@ -47,12 +72,36 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, h
       }
     }
     const refresh = hooks?.getRefreshToken && { getRefreshToken: () => hooks.getRefreshToken!(req) };
-    guard.handle(req, rules, refresh).then(async ({ auth, tokens }) => {
-      req.auth = auth;
-      if (tokens !== undefined) await hooks?.onTokens?.(req, res, tokens);
-      next();
-    }, next);
+    guard.handle(req, rules, refresh).then(
+      async ({ auth, tokens }) => {
+        req.auth = auth;
+        if (tokens !== undefined) await hooks?.onTokens?.(req, res, tokens);
+        next();
+      },
+      (error: unknown) => fail(error, res, next),
+    ).catch(next);
   };
+}
+
+/**
+ * Validates the third argument of `protect()` (both adapters) and returns its `errors` mode.
+ * A typo throws at mount, like a bad policy.
+ */
+export function checkProtectOptions(options: object | undefined, passOn: 'next' | 'throw'): 'respond' | 'next' | 'throw' {
+  if (options === undefined) return 'respond';
+  if (options === null || typeof options !== 'object') throw new TypeError('tokengate: the third argument of protect() must be an object');
+  const record = options as Record<string, unknown>;
+  for (const name of Object.keys(record)) {
+    if (name !== 'errors' && name !== 'getRefreshToken' && name !== 'onTokens') {
+      throw new TypeError(`tokengate: protect() has no option "${name}" (known: errors, getRefreshToken, onTokens)`);
+    }
+    if (name !== 'errors' && record[name] !== undefined && typeof record[name] !== 'function') {
+      throw new TypeError(`tokengate: protect() option "${name}" must be a function`);
+    }
+  }
+  const mode: unknown = record.errors ?? 'respond';
+  if (mode === 'respond' || mode === passOn) return mode as 'respond' | 'next' | 'throw';
+  throw new TypeError(`tokengate: protect() option "errors" must be "respond" or "${passOn}"`);
 }
 
 /** Login route for backend sessions (bearer token in, session cookie out). See {@link routes.sessionLogin}. */

@@ -1,7 +1,7 @@
 import type { Context, Middleware } from 'koa';
-import { type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
+import { AuthError, errorAnswer, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
 import * as routes from '../lib/handlers';
-import { toGuard } from './express';
+import { checkProtectOptions, toGuard } from './express';
 
 declare module 'koa' {
   interface DefaultState {
@@ -16,27 +16,60 @@ export interface KoaRefreshHooks {
   onTokens?: (ctx: Context, tokens: TokenSet) => void | Promise<void>;
 }
 
+/** The third argument of {@link protect}: refresh hooks, and who answers a rejection. */
+export interface KoaProtectOptions extends KoaRefreshHooks {
+  /**
+   * `'respond'` (default): the middleware answers a rejection itself, with the error's status,
+   * `WWW-Authenticate` (and `Retry-After`) and a JSON body `{ error, code, message }` (see
+   * {@link errorAnswer}); headers set earlier are kept. `'throw'`: the {@link AuthError} is thrown
+   * for your error-handling middleware (or Koa's default handler). Other errors are always thrown.
+   */
+  errors?: 'respond' | 'throw';
+}
+
 /**
  * Koa middleware that verifies the bearer token (or the backend-session cookie) and sets
- * `ctx.state.auth`. Failures are thrown as {@link AuthError}s carrying `status`, `expose` and
- * `headers`, which Koa's default error handler (or yours) renders.
+ * `ctx.state.auth`. A rejection is answered at once (401, 403, 400 or 503 with the RFC 6750
+ * challenge and a JSON body), or thrown as an {@link AuthError} with `errors: 'throw'`.
  *
  * @example
  * app.use(protect({ issuer: 'https://example.okta.com/oauth2/default', audience: 'api://default' }));
  */
-export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, hooks?: KoaRefreshHooks): Middleware {
+export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, options?: KoaProtectOptions): Middleware {
   const guard = toGuard(guardOrOptions);
   const rules = guard.compile(policy);
-  return async (ctx, next) => {
-    const done = hooks === undefined ? guard.handleSync?.(ctx.req, rules) : undefined;
-    if (done !== undefined) {
-      ctx.state.auth = done.auth;
-      return next();
+  const respond = checkProtectOptions(options, 'throw') === 'respond';
+  const hooks = options;
+  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined;
+  const answer = (ctx: Context, error: AuthError): void => {
+    const { status, headers, body } = errorAnswer(error);
+    ctx.status = status;
+    for (const name in headers) {
+      if (name.toLowerCase() === 'set-cookie') ctx.append(name, headers[name]);
+      else ctx.set(name, headers[name]);
     }
-    const refresh = hooks?.getRefreshToken && { getRefreshToken: () => hooks.getRefreshToken!(ctx) };
-    const { auth, tokens } = await guard.handle(ctx.req, rules, refresh);
+    ctx.body = body;
+  };
+  return async (ctx, next) => {
+    let auth: AuthResult;
+    try {
+      const done = sync ? guard.handleSync(ctx.req, rules) : undefined;
+      if (done !== undefined) {
+        auth = done.auth;
+      } else {
+        const refresh = hooks?.getRefreshToken && { getRefreshToken: () => hooks.getRefreshToken!(ctx) };
+        const handled = await guard.handle(ctx.req, rules, refresh);
+        auth = handled.auth;
+        if (handled.tokens !== undefined) {
+          ctx.state.auth = auth;
+          await hooks?.onTokens?.(ctx, handled.tokens);
+        }
+      }
+    } catch (error) {
+      if (respond && error instanceof AuthError) return answer(ctx, error);
+      throw error;
+    }
     ctx.state.auth = auth;
-    if (tokens !== undefined) await hooks?.onTokens?.(ctx, tokens);
     await next();
   };
 }

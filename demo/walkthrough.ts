@@ -6,7 +6,7 @@ import express from 'express';
 import Koa from 'koa';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AuthError, createGuard, memoryRevocationStore, type Guard } from '../lib';
+import { createGuard, memoryRevocationStore, type Guard } from '../lib';
 import { startDevIssuer, type DevIssuer } from '../lib/testing';
 import * as ex from '../adapters/express';
 import * as ko from '../adapters/koa';
@@ -63,10 +63,6 @@ export async function startDemo(ports: { issuer?: number; express?: number; koa?
   api.get('/api/profile', ex.protect(expressGuard, undefined, hooks), (req, res) => res.json({ user: req.auth!.subject, route: 'lax' }));
   api.get('/api/payments', ex.protect(expressGuard, { session: 'strict' }, hooks), (req, res) => res.json({ user: req.auth!.subject, route: 'strict' }));
   api.post('/logout', express.json(), ex.logout(expressGuard, { postLogoutRedirectUri: 'http://127.0.0.1/signed-out' }));
-  api.use((error: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
-    if (!(error instanceof AuthError)) return next(error);
-    res.status(error.status).set(error.headers).json({ code: error.code, message: error.expose ? error.message : undefined });
-  });
 
   const koa = new Koa();
   koa.silent = true;

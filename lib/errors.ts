@@ -368,3 +368,24 @@ export class CsrfRejectedError extends AuthError {
     return '';
   }
 }
+
+/** The JSON body of a rejection answered by the adapters (see {@link errorAnswer}). */
+export interface ErrorBody {
+  /** The RFC 6750 `error` value, when one applies. */
+  error?: BearerErrorValue;
+  /** The stable tokengate code. */
+  code: AuthErrorCode;
+  /** The message, for errors whose `expose` is true (below 500); upstream details stay in your logs. */
+  message?: string;
+}
+
+/**
+ * The HTTP answer to a rejection: `status`, `headers` (`WWW-Authenticate`, `Retry-After`, and a
+ * clearing `Set-Cookie` for an ended backend session) and a small JSON body. What the Express and
+ * Koa adapters send by default; use it to answer from another framework or a raw `node:http` server.
+ */
+export function errorAnswer(error: AuthError): { status: number; headers: Readonly<Record<string, string>>; body: ErrorBody } {
+  const body: ErrorBody = error.error === undefined ? { code: error.code } : { error: error.error, code: error.code };
+  if (error.expose) body.message = error.message;
+  return { status: error.status, headers: error.headers, body };
+}

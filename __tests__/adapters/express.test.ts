@@ -28,33 +28,117 @@ test('one line protects every route behind it and sets req.auth', async () => {
   expect(okta.calls.jwks).toBe(1);
 });
 
-test("errors reach the app's own error handler as AuthErrors with code, status and headers", async () => {
+test("with errors: 'next', rejections reach the app's own error handler as AuthErrors", async () => {
   const guard = createGuard({ issuer: okta.issuer, audience: okta.audience });
   const app = express();
   let reachedHandler = false;
-  app.get('/orders', protect(guard, { scopes: ['orders:read'] }), (_req, res) => {
+  let reachedErrorHandler = false;
+  app.get('/orders', protect(guard, { scopes: ['orders:read'] }, { errors: 'next' }), (_req, res) => {
     reachedHandler = true;
     res.end();
   });
   const onError: ErrorRequestHandler = (err, _req, res, _next) => {
-    expect(err).toBeInstanceOf(AuthError);
-    res.status(err.status).set(err.headers).json({ error: err.error, code: err.code, message: err.message });
+    reachedErrorHandler = err instanceof AuthError;
+    res.status(err.status).set(err.headers).json({ mine: true, code: err.code, message: err.message });
   };
   app.use(onError);
 
   const res = await request(app).get('/orders').set('Authorization', `Bearer ${okta.token()}`);
   expect(res.status).toBe(403);
-  expect(res.body).toEqual({ error: 'insufficient_scope', code: 'ERR_INSUFFICIENT_SCOPE', message: 'The token lacks the scope orders:read' });
+  expect(res.body).toEqual({ mine: true, code: 'ERR_INSUFFICIENT_SCOPE', message: 'The token lacks the scope orders:read' });
   expect(res.headers['www-authenticate']).toBe(
     'Bearer realm="api", error="insufficient_scope", error_description="The token lacks the scope orders:read", scope="orders:read"',
   );
+  expect(reachedErrorHandler).toBe(true);
   expect(reachedHandler).toBe(false);
   await guard.close();
 });
 
-test("Express's default handler renders the status and challenge of a 503", async () => {
+test('by default a rejection is answered at once: status, challenge, JSON body, earlier headers kept', async () => {
+  const app = express();
+  let reached = 0;
+  let reachedErrorHandler = 0;
+  app.use((_req, res, next) => {
+    res.setHeader('Access-Control-Allow-Origin', 'https://app.example.com');
+    next();
+  });
+  app.use(protect({ issuer: okta.issuer, audience: okta.audience }));
+  app.all('/orders', (_req, res) => {
+    reached++;
+    res.end();
+  });
+  const onError: ErrorRequestHandler = (_err, _req, res, _next) => {
+    reachedErrorHandler++;
+    res.status(500).end();
+  };
+  app.use(onError);
+
+  const res = await request(app).get('/orders').set('Authorization', 'Bearer not-a-jwt');
+  expect(res.status).toBe(401);
+  expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(res.headers['access-control-allow-origin']).toBe('https://app.example.com');
+  expect(res.headers['www-authenticate']).toBe(
+    'Bearer realm="api", error="invalid_token", error_description="The token is not a JWT: it must have three dot-separated parts"',
+  );
+  expect(res.body).toEqual({ error: 'invalid_token', code: 'ERR_TOKEN_MALFORMED', message: 'The token is not a JWT: it must have three dot-separated parts' });
+
+  const missing = await request(app).get('/orders');
+  expect(missing.status).toBe(401);
+  expect(missing.headers['www-authenticate']).toBe('Bearer realm="api"');
+  expect(missing.body).toEqual({ code: 'ERR_TOKEN_MISSING', message: 'No bearer token: send "Authorization: Bearer <token>"' });
+
+  const head = await request(app).head('/orders').set('Authorization', 'Bearer not-a-jwt');
+  expect(head.status).toBe(401);
+  expect(head.text).toBeUndefined();
+
+  const bad = await request(app).get('/orders').set('Authorization', 'Bearer a b');
+  expect(bad.status).toBe(400);
+  expect(bad.body.error).toBe('invalid_request');
+  expect(reached).toBe(0);
+  expect(reachedErrorHandler).toBe(0);
+});
+
+test('by default a 503 is answered with Retry-After, no challenge, and the upstream detail kept out of the body', async () => {
+  okta.fail('jwks', 'garbage');
+  const app = express().use(protect({ issuer: okta.issuer, audience: okta.audience, keySet: { retryAfter: 7 } }));
+  app.get('/', (_req, res) => res.end());
+  const res = await request(app).get('/').set('Authorization', `Bearer ${okta.token()}`);
+  expect(res.status).toBe(503);
+  expect(res.headers['retry-after']).toBe('7');
+  expect(res.headers['www-authenticate']).toBeUndefined();
+  expect(res.body).toEqual({ code: 'ERR_KEYS_UNAVAILABLE' });
+});
+
+test('errors that are not rejections (a hook that throws) go to next(err) even when answering', async () => {
+  const app = express();
+  app.use(
+    protect({ issuer: okta.issuer, audience: okta.audience, client: { clientId: 'c', clientSecret: 's' } }, undefined, {
+      getRefreshToken: () => {
+        throw new Error('refresh store down');
+      },
+    }),
+  );
+  app.get('/', (_req, res) => res.end());
+  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
+    res.status(500).json({ caught: (err as Error).message });
+  };
+  app.use(onError);
+  const res = await request(app).get('/').set('Authorization', `Bearer ${okta.token({}, { expiresIn: -300 })}`);
+  expect(res.status).toBe(500);
+  expect(res.body).toEqual({ caught: 'refresh store down' });
+});
+
+test('a mistake in the third argument throws at mount', () => {
+  const options = { issuer: okta.issuer, audience: okta.audience };
+  expect(() => protect(options, undefined, { errors: 'throw' } as never)).toThrow('option "errors" must be "respond" or "next"');
+  expect(() => protect(options, undefined, { onToken: () => undefined } as never)).toThrow('protect() has no option "onToken"');
+  expect(() => protect(options, undefined, { getRefreshToken: 'rt' } as never)).toThrow('option "getRefreshToken" must be a function');
+  expect(() => protect(options, undefined, 'respond' as never)).toThrow('the third argument of protect() must be an object');
+});
+
+test("with errors: 'next', Express's default handler renders the status and challenge of a 503", async () => {
   okta.fail('jwks', 503);
-  const app = express().use(protect({ issuer: okta.issuer, audience: okta.audience, keySet: { retryAfter: 12 } }));
+  const app = express().use(protect({ issuer: okta.issuer, audience: okta.audience, keySet: { retryAfter: 12 } }, undefined, { errors: 'next' }));
   app.get('/', (_req, res) => res.end());
   const res = await request(app).get('/').set('Authorization', `Bearer ${okta.token()}`);
   expect(res.status).toBe(503);

@@ -43,9 +43,9 @@ test('examples/express-basic: 200 with a token that has the scope, 401 JSON with
   expect(await call(`${base}/orders`, okta.token({ scp: ['orders:read'] }))).toMatchObject({ status: 200 });
 
   const expired = await call(`${base}/me`, okta.token({}, { expiresIn: -120 }));
-  expect(expired).toMatchObject({ status: 401, body: { error: 'ERR_TOKEN_EXPIRED' } });
+  expect(expired).toMatchObject({ status: 401, body: { error: 'invalid_token', code: 'ERR_TOKEN_EXPIRED' } });
   expect(expired.challenge).toMatch(/^Bearer realm="api", error="invalid_token"/);
-  expect(await call(`${base}/orders`, okta.token())).toMatchObject({ status: 403, body: { error: 'ERR_INSUFFICIENT_SCOPE' } });
+  expect(await call(`${base}/orders`, okta.token())).toMatchObject({ status: 403, body: { error: 'insufficient_scope', code: 'ERR_INSUFFICIENT_SCOPE' } });
 });
 
 test('examples/koa-strict-session: both routes answer 200 while the session lives; after sign-out the strict one is 401', async () => {

@@ -1,10 +1,12 @@
-import express, { type ErrorRequestHandler } from 'express';
-import { AuthError, createGuard, type GuardOptions } from 'tokengate';
+import express from 'express';
+import { createGuard, type GuardOptions } from 'tokengate';
 import { protect } from 'tokengate/express';
 
 /**
  * An Express API protected by tokengate: `/health` is public, `/me` needs any valid access token,
  * `/orders` also needs the `orders:read` scope. One guard (one key set, one cache) serves every route.
+ * A rejection is answered by the middleware itself: status, `WWW-Authenticate`, and a JSON body
+ * `{ error, code, message }`.
  */
 export function createApp(options: GuardOptions): express.Express {
   const guard = createGuard(options);
@@ -20,12 +22,5 @@ export function createApp(options: GuardOptions): express.Express {
     res.json([{ id: 1, item: 'coffee' }]);
   });
 
-  app.use(renderAuthErrors);
   return app;
 }
-
-/** Sends tokengate's rejections as JSON with their status and `WWW-Authenticate` header; anything else goes on to Express. */
-const renderAuthErrors: ErrorRequestHandler = (error, _req, res, next) => {
-  if (!(error instanceof AuthError)) return next(error);
-  res.status(error.status).set(error.headers).json({ error: error.code, message: error.expose ? error.message : 'Try again later' });
-};
