@@ -66,13 +66,16 @@ export interface ResolvedBackendSessions {
 
 /** Bounded in-memory {@link BackendSessionStore}. */
 export class MemorySessionStore implements BackendSessionStore {
-  private readonly sessions: LRUCache<string, BackendSessionData>;
+  /** Created on the first session: lru-cache allocates arrays of `max` slots up front. */
+  private lru: LRUCache<string, BackendSessionData> | undefined;
 
   constructor(
-    max = 100_000,
+    private readonly max = 100_000,
     private readonly clock: () => number = Date.now,
-  ) {
-    this.sessions = new LRUCache({ max });
+  ) {}
+
+  private get sessions(): LRUCache<string, BackendSessionData> {
+    return (this.lru ??= new LRUCache({ max: this.max }));
   }
 
   async get(id: string): Promise<BackendSessionData | undefined> {

@@ -1,5 +1,4 @@
 import { createPrivateKey, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
 
 /** How tokengate authenticates to the issuer's introspection, token and revocation endpoints (RFC 7591 names). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
@@ -123,6 +122,9 @@ export async function authenticate(
       const iat = Math.floor(now / 1000);
       form.client_id = client.clientId;
       form.client_assertion_type = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+      // Loaded on first use: most guards never sign an assertion, and every module kept off the heap
+      // makes each request's garbage collection cheaper.
+      const { SignJWT } = require('jose') as typeof import('jose');
       form.client_assertion = await new SignJWT({})
         .setProtectedHeader(client.keyId === undefined ? { alg: client.alg! } : { alg: client.alg!, kid: client.keyId })
         .setIssuer(client.clientId)

@@ -206,7 +206,8 @@ class TokenGuard implements Guard {
   private storeSync: Promise<void> | undefined;
   /** Denylist entries the store refused while it was away; written on the next resync. */
   private readonly unwritten: RevocationEntry[] = [];
-  private readonly seenLogoutJtis = new LRUCache<string, true>({ max: 100_000, ttl: (LOGOUT_TOKEN_MAX_AGE + 600) * 1000 });
+  /** `jti`s of logout tokens already received; created on the first one (lru-cache allocates `max` slots up front). */
+  private seenLogoutJtis: LRUCache<string, true> | undefined;
   private storeTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private hits = 0;
@@ -651,8 +652,9 @@ class TokenGuard implements Guard {
     if (typeof claims.iat !== 'number' || claims.iat > now + tolerance || now - claims.iat > LOGOUT_TOKEN_MAX_AGE + tolerance) fail('"iat" missing or not fresh');
     if (claims.exp !== undefined && (typeof claims.exp !== 'number' || now >= claims.exp + tolerance)) fail('expired');
     if (typeof claims.jti !== 'string' || claims.jti === '') fail('no "jti"');
-    if (this.seenLogoutJtis.has(claims.jti!)) fail('replayed');
-    this.seenLogoutJtis.set(claims.jti!, true);
+    const seen = (this.seenLogoutJtis ??= new LRUCache<string, true>({ max: 100_000, ttl: (LOGOUT_TOKEN_MAX_AGE + 600) * 1000 }));
+    if (seen.has(claims.jti!)) fail('replayed');
+    seen.set(claims.jti!, true);
     return claims;
   }
 

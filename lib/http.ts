@@ -1,4 +1,4 @@
-import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 
 /**
  * The one HTTP client every outgoing call goes through (discovery, JWKS, and later introspection and
@@ -44,35 +44,38 @@ export class HttpError extends Error {
   }
 }
 
-/** Options of {@link createHttpClient}. */
+/** Options of {@link createHttpClient}. Either one gives the client its own undici connection pool. */
 export interface HttpClientOptions {
-  /** Largest number of pooled connections per origin. Default 8. */
+  /** Largest number of pooled connections per origin. Default: Node's global pool (no limit). */
   connections?: number;
-  /** Idle keep-alive time of pooled connections, in seconds. Default 30. */
+  /** Idle keep-alive time of pooled connections, in seconds. Default: Node's global pool (4 s). */
   keepAlive?: number;
 }
 
 /**
- * Creates the default client: Node's global `fetch` with an undici `Agent` for pooling, an
- * `AbortSignal` deadline over the whole exchange, no redirects, and a streamed byte limit.
- * Global `fetch` keeps the calls visible to nock, so test suites can mock the issuer.
+ * Creates the default client: Node's global `fetch` (its built-in keep-alive pool), an
+ * `AbortSignal` deadline over the whole exchange, no redirects, and a streamed byte limit. With
+ * `connections` or `keepAlive`, the client gets its own undici `Agent` pool instead; undici is
+ * then loaded, not before (a module kept off the heap makes every request's GC cheaper, see the
+ * README's Performance section). Global `fetch` keeps the calls visible to nock in every test
+ * file, so test suites can mock the issuer.
  *
  * @example
  * const guard = createGuard({ issuer, audience, http: createHttpClient({ connections: 16 }) });
  */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
-  const keepAlive = (options.keepAlive ?? 30) * 1000;
-  const dispatcher = new Agent({
-    connections: options.connections ?? 8,
-    keepAliveTimeout: keepAlive,
-    keepAliveMaxTimeout: keepAlive,
-  });
+  let dispatcher: Dispatcher | undefined;
+  if (options.connections !== undefined || options.keepAlive !== undefined) {
+    const { Agent } = require('undici') as typeof import('undici');
+    const keepAlive = options.keepAlive === undefined ? undefined : options.keepAlive * 1000;
+    dispatcher = new Agent({ connections: options.connections, keepAliveTimeout: keepAlive, keepAliveMaxTimeout: keepAlive });
+  }
   return {
     async request(req) {
       const signal = AbortSignal.timeout(Math.max(1, Math.round(req.timeout * 1000)));
       let response: Response;
       try {
-        const init = { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal, dispatcher };
+        const init = { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal, ...(dispatcher && { dispatcher }) };
         // undici 7's Dispatcher type is not the one @types/node 20 bundles for the global fetch.
         response = await fetch(req.url, init as unknown as RequestInit);
       } catch (error) {
@@ -94,7 +97,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         throw error instanceof HttpError ? error : failure(error, signal, req.url);
       }
     },
-    close: () => dispatcher.close(),
+    close: () => dispatcher?.close() ?? Promise.resolve(),
   };
 }
 

@@ -64,28 +64,28 @@ export interface ResolvedRevocation {
  * (cache hits included). Empty, it costs one size check.
  */
 export class Denylist {
-  private readonly entries: LRUCache<string, RevocationEntry>;
+  /** Created on the first entry: lru-cache allocates arrays of `max` slots up front, and a heap kept small keeps every request's GC cheap. */
+  private entries: LRUCache<string, RevocationEntry> | undefined;
   /** Since when the store is unreachable (ms), or undefined while it is live (or there is none). */
   downSince: number | undefined;
 
   constructor(
-    max: number,
+    private readonly max: number,
     private readonly clock: () => number,
-  ) {
-    this.entries = new LRUCache({ max });
-  }
+  ) {}
 
   get size(): number {
-    return this.entries.size;
+    return this.entries?.size ?? 0;
   }
 
   /** Adds (or widens) an entry. */
   put(entry: RevocationEntry): void {
     if (entry.until <= this.clock()) return;
     const key = `${entry.kind}:${entry.value}`;
-    const known = this.entries.get(key);
+    const entries = (this.entries ??= new LRUCache({ max: this.max }));
+    const known = entries.get(key);
     if (known !== undefined && known.at >= entry.at && known.until >= entry.until) return;
-    this.entries.set(key, known === undefined ? entry : { ...entry, at: Math.max(known.at, entry.at), until: Math.max(known.until, entry.until) });
+    entries.set(key, known === undefined ? entry : { ...entry, at: Math.max(known.at, entry.at), until: Math.max(known.until, entry.until) });
   }
 
   /**
@@ -93,12 +93,13 @@ export class Denylist {
    * when the token was issued (`iat`, seconds) no later than the revocation.
    */
   match(claims: Readonly<Record<string, unknown>>): RevocationEntry | undefined {
-    if (this.entries.size === 0) return undefined;
+    const entries = this.entries;
+    if (entries === undefined || entries.size === 0) return undefined;
     const now = this.clock();
     for (const kind of ['jti', 'sid', 'sub'] as const) {
       const value = Object.hasOwn(claims, kind) ? claims[kind] : undefined;
       if (typeof value !== 'string') continue;
-      const entry = this.entries.get(`${kind}:${value}`);
+      const entry = entries.get(`${kind}:${value}`);
       if (entry === undefined || entry.until <= now) continue;
       if (kind === 'sub') {
         const iat = typeof claims.iat === 'number' ? claims.iat * 1000 : 0;

@@ -35,9 +35,13 @@ test('the built package loads from CommonJS through its exports map', () => {
         }));
         await guard.close();
         okta.close();
+      }, (error) => {
+        console.error(error);
+        process.exit(1);
       });
     `;
-    const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' });
+    // A child that cannot finish fails the test instead of hanging the suite.
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
     expect(JSON.parse(out)).toEqual({ createGuard: 'function', AuthError: 'function', express: 'function', koa: 'function', subject: 'alice@example.com' });
     expect(() => require.resolve(join(pkg, 'dist', 'lib', 'index.d.ts'))).not.toThrow();
   } finally {
