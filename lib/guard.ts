@@ -65,7 +65,8 @@ export interface Guard {
   /**
    * The synchronous fast path of {@link Guard.handle}: resolves a request at once when nothing
    * needs waiting for (a cached token, or a new one whose key is held and fresh, on a route without
-   * introspection or session checks). Returns `undefined` when {@link Guard.handle} must be used;
+   * introspection; on a strict-session route, only with a fresh cached answer for the session).
+   * Returns `undefined` when {@link Guard.handle} must be used;
    * throws the same {@link AuthError}s. Adapters try it first: no promise, no microtask hop.
    */
   handleSync(request: RequestLike, policy?: Policy): Handled | undefined;
@@ -363,17 +364,23 @@ class TokenGuard implements Guard {
       checks.push(this.tolerate('introspection', rules, result, async () => Introspector.requireActive(await this.introspector!.introspect(result.token, result.expiresAt))));
     }
     if (rules.session === 'strict') {
-      const claim = this.options.sessions!.claim;
-      const sid = ownClaim(result.claims, claim);
-      if (!usableSessionId(sid)) {
-        throw new SessionClaimMissingError(
-          claim,
-          `The token carries no usable "${claim}" claim, which strict session checking needs to find its Okta session (add it with a Token Inline Hook from data.context.session.id)`,
-        );
-      }
+      const sid = this.sessionIdOf(result);
       checks.push(this.tolerate('sessions', rules, result, () => this.sessions!.check(sid, result.expiresAt ?? 0)));
     }
     await Promise.all(checks);
+  }
+
+  /** The token's Okta session id, which strict session checking needs; throws when it has none. */
+  private sessionIdOf(result: AuthResult): string {
+    const claim = this.options.sessions!.claim;
+    const sid = ownClaim(result.claims, claim);
+    if (!usableSessionId(sid)) {
+      throw new SessionClaimMissingError(
+        claim,
+        `The token carries no usable "${claim}" claim, which strict session checking needs to find its Okta session (add it with a Token Inline Hook from data.context.session.id)`,
+      );
+    }
+    return sid;
   }
 
   private async tolerate(service: 'introspection' | 'sessions', rules: Policy, result: AuthResult, check: () => Promise<void>): Promise<void> {
@@ -423,7 +430,7 @@ class TokenGuard implements Guard {
       const cookies = this.options.backendSessions;
       if (cookies !== undefined && request.headers.authorization === undefined && readCookie(request, cookies.cookieName) !== undefined) return undefined;
       const rules = this.compile(policy);
-      if (rules !== undefined && (rules.introspect || rules.session === 'strict')) return undefined;
+      if (rules?.introspect) return undefined;
       const token = extractBearer(request, this.options.maxTokenLength);
       let auth: AuthResult | undefined;
       try {
@@ -434,7 +441,11 @@ class TokenGuard implements Guard {
         throw error;
       }
       if (auth === undefined) return undefined;
-      if (rules !== undefined) checkPolicy(auth, rules);
+      if (rules !== undefined) {
+        checkPolicy(auth, rules);
+        // A strict route resolves here only on a fresh cached session answer; otherwise handle() asks Okta.
+        if (rules.session === 'strict' && !this.sessions!.checkCached(this.sessionIdOf(auth))) return undefined;
+      }
       return { auth };
     } catch (error) {
       throw this.challenge(error);

@@ -136,6 +136,19 @@ export class SessionChecker {
     this.judge(entry);
   }
 
+  /**
+   * The synchronous part of {@link SessionChecker.check}: `true` when a fresh cached answer says the
+   * session passes, a thrown {@link SessionEndedError} / {@link SessionNotActiveError} when a fresh
+   * cached answer says it does not, `false` when the Sessions API must be asked (use `check`).
+   */
+  checkCached(sessionId: string): boolean {
+    const cached = this.cache.get(sessionId);
+    if (cached === undefined || cached.until <= this.context.clock()) return false;
+    this.hits++;
+    this.judge(cached);
+    return true;
+  }
+
   /** Forgets what is known of a session (logout). */
   forget(sessionId: string): void {
     this.cache.delete(sessionId);

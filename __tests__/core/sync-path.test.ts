@@ -1,5 +1,6 @@
 import { createGuard } from 'tokengate';
 import { mockOkta } from 'tokengate/testing';
+import { fakeClock } from '../helpers';
 
 test('handleSync answers at once when nothing needs waiting for, and defers to handle() otherwise', async () => {
   const okta = mockOkta();
@@ -14,10 +15,42 @@ test('handleSync answers at once when nothing needs waiting for, and defers to h
   expect(guard.handleSync(request(okta.token({ sub: 'bob' })))?.auth.subject).toBe('bob');
   expect(() => guard.handleSync(request(okta.token({ aud: 'x' })))).toThrow(expect.objectContaining({ code: 'ERR_AUDIENCE_INVALID', headers: expect.objectContaining({ 'WWW-Authenticate': expect.stringContaining('invalid_token') }) }));
   expect(() => guard.handleSync(request(token), { scopes: ['admin'] })).toThrow(expect.objectContaining({ code: 'ERR_INSUFFICIENT_SCOPE' }));
-  // Routes with upstream checks, and unknown kids, go to the async path.
-  expect(guard.handleSync(request(token), { session: 'strict' })).toBeUndefined();
+  // A strict route without a session answer cached, and unknown kids, go to the async path.
+  const withSession = okta.token({ sid: okta.session().id });
+  expect(guard.handleSync(request(withSession), { session: 'strict' })).toBeUndefined();
   expect(guard.handleSync(request(okta.token({}, { header: { kid: 'new-key' } })))).toBeUndefined();
-  expect(guard.stats().tokenCache).toMatchObject({ hits: 2, misses: 2 });
+  expect(guard.stats().tokenCache).toMatchObject({ hits: 2, misses: 3 });
+  await guard.close();
+  okta.close();
+});
+
+test('on a strict-session route handleSync decides only from a fresh cached session answer', async () => {
+  const okta = mockOkta();
+  const clock = fakeClock(Date.now());
+  const guard = createGuard({ issuer: okta.issuer, audience: okta.audience, clock: clock.now, sessions: { apiToken: okta.apiToken, cacheTtl: 30 } });
+  const strict = guard.compile({ session: 'strict' });
+  const request = (token: string) => ({ url: '/', headers: { authorization: `Bearer ${token}` } });
+  const session = okta.session();
+  const token = okta.token({ sid: session.id });
+  await guard.ready();
+
+  expect(guard.handleSync(request(token), strict)).toBeUndefined();
+  await guard.handle(request(token), strict);
+  expect(okta.calls.sessions).toBe(1);
+  // Both caches fresh: decided at once, no call.
+  expect(guard.handleSync(request(token), strict)?.auth.subject).toBe('alice@example.com');
+  expect(okta.calls.sessions).toBe(1);
+  // A token without the claim is refused at once, as the async path refuses it.
+  expect(() => guard.handleSync(request(okta.token()), strict)).toThrow(expect.objectContaining({ code: 'ERR_SESSION_CLAIM_MISSING' }));
+
+  // The session ends; once the cached answer is older than cacheTtl the fast path defers again...
+  okta.endSession(session.id);
+  clock.advance(31);
+  expect(guard.handleSync(request(token), strict)).toBeUndefined();
+  await expect(guard.handle(request(token), strict)).rejects.toMatchObject({ code: 'ERR_SESSION_ENDED' });
+  // ...and the cached "ended" answer is then applied synchronously.
+  expect(() => guard.handleSync(request(token), strict)).toThrow(expect.objectContaining({ code: 'ERR_SESSION_ENDED', status: 401 }));
+  expect(okta.calls.sessions).toBe(2);
   await guard.close();
   okta.close();
 });
