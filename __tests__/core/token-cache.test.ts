@@ -58,15 +58,27 @@ test('a cache hit re-checks maxTokenAge', async () => {
   await expect(guard.verifyToken(token)).rejects.toMatchObject({ code: 'ERR_TOKEN_TOO_OLD' });
 });
 
-test('the cache is bounded by cache.max, least recently used first out', async () => {
+test('the cache is bounded by cache.max; once full, a token gets in on its second verification, least recently used out', async () => {
   const guard = guardFor({ cache: { max: 2 } });
-  const [a, b, c] = [okta.token(), okta.token(), okta.token()];
+  const [a, b, c, d] = [okta.token(), okta.token(), okta.token(), okta.token()];
   for (const token of [a, b, a, c]) await guard.verifyToken(token);
-  expect(guard.stats().tokenCache.size).toBe(2);
+  expect(guard.stats().tokenCache).toEqual({ size: 2, hits: 1, misses: 3 });
+  // c was seen once while the cache was full: not cached yet; its second verification admits it, evicting b.
+  await guard.verifyToken(c);
+  expect(guard.stats().tokenCache).toEqual({ size: 2, hits: 1, misses: 4 });
+  await guard.verifyToken(c);
   await guard.verifyToken(a);
-  expect(guard.stats().tokenCache.hits).toBe(2);
+  expect(guard.stats().tokenCache.hits).toBe(3);
   await guard.verifyToken(b);
-  expect(guard.stats().tokenCache.misses).toBe(4);
+  expect(guard.stats().tokenCache.misses).toBe(5);
+  // A stream of tokens seen once leaves the cached ones alone.
+  for (let i = 0; i < 20; i++) await guard.verifyToken(okta.token());
+  await guard.verifyToken(a);
+  expect(guard.stats().tokenCache.hits).toBe(4);
+  await guard.verifyToken(d);
+  await guard.verifyToken(d);
+  await guard.verifyToken(d);
+  expect(guard.stats().tokenCache.hits).toBe(5);
 });
 
 test('tokens longer than cache.maxTokenLength are verified every time, never cached', async () => {
