@@ -1,5 +1,5 @@
 'use strict';
-// tokengate's Koa adapter with default options; Koa's default error handling renders the 401.
+// tokengate's Koa adapter with default options; the middleware answers the 401 itself.
 const Koa = require('koa');
 const { protect } = require('../lib/tokengate').koa();
 const { hello } = require('./bare-koa');
