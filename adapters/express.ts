@@ -57,7 +57,8 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
     res.statusCode = status;
     res.end(JSON.stringify(body));
   };
-  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined;
+  // A duck-typed guard (a wrapper, another copy of tokengate) may have no synchronous path.
+  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined && typeof guard.handleSync === 'function';
   return (req, res, next) => {
     if (sync) {
       let done;
@@ -89,7 +90,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
  */
 export function checkProtectOptions(options: object | undefined, passOn: 'next' | 'throw'): 'respond' | 'next' | 'throw' {
   if (options === undefined) return 'respond';
-  if (options === null || typeof options !== 'object') throw new TypeError('tokengate: the third argument of protect() must be an object');
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError('tokengate: the third argument of protect() must be an object');
   const record = options as Record<string, unknown>;
   for (const name of Object.keys(record)) {
     if (name !== 'errors' && name !== 'getRefreshToken' && name !== 'onTokens') {
@@ -99,7 +100,7 @@ export function checkProtectOptions(options: object | undefined, passOn: 'next' 
       throw new TypeError(`tokengate: protect() option "${name}" must be a function`);
     }
   }
-  const mode: unknown = record.errors ?? 'respond';
+  const mode: unknown = record.errors === undefined ? 'respond' : record.errors;
   if (mode === 'respond' || mode === passOn) return mode as 'respond' | 'next' | 'throw';
   throw new TypeError(`tokengate: protect() option "errors" must be "respond" or "${passOn}"`);
 }

@@ -40,7 +40,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
   const rules = guard.compile(policy);
   const respond = checkProtectOptions(options, 'throw') === 'respond';
   const hooks = options;
-  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined;
+  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined && typeof guard.handleSync === 'function';
   const answer = (ctx: Context, error: AuthError): void => {
     const { status, headers, body } = errorAnswer(error);
     ctx.status = status;
@@ -66,7 +66,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
         }
       }
     } catch (error) {
-      if (respond && error instanceof AuthError) return answer(ctx, error);
+      if (respond && error instanceof AuthError && !ctx.headerSent) return answer(ctx, error);
       throw error;
     }
     ctx.state.auth = auth;

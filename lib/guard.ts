@@ -432,6 +432,9 @@ class TokenGuard implements Guard {
       const rules = this.compile(policy);
       if (rules?.introspect) return undefined;
       const token = extractBearer(request, this.options.maxTokenLength);
+      // A strict route is decided here only for a token already verified: a new one goes to handle(),
+      // which verifies it once while it asks Okta (never twice, and never admitted by a double count).
+      if (rules?.session === 'strict' && this.cache?.has(token) !== true) return undefined;
       let auth: AuthResult | undefined;
       try {
         auth = this.verifyJwtSync(token);

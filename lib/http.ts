@@ -44,61 +44,123 @@ export class HttpError extends Error {
   }
 }
 
-/** Options of {@link createHttpClient}. Either one gives the client its own undici connection pool. */
+/** Options of {@link createHttpClient}. */
 export interface HttpClientOptions {
-  /** Largest number of pooled connections per origin. Default: Node's global pool (no limit). */
+  /** Most requests in flight per origin; more wait their turn (within their deadline). Default 8. */
   connections?: number;
-  /** Idle keep-alive time of pooled connections, in seconds. Default: Node's global pool (4 s). */
+  /**
+   * Idle keep-alive time of pooled connections, in seconds. Default: the global pool's (undici's
+   * 4 s). Given, the client gets its own undici `Agent` (loaded then, not before), with
+   * `connections` connections per origin.
+   */
   keepAlive?: number;
 }
 
 /**
- * Creates the default client: Node's global `fetch` (its built-in keep-alive pool), an
- * `AbortSignal` deadline over the whole exchange, no redirects, and a streamed byte limit. With
- * `connections` or `keepAlive`, the client gets its own undici `Agent` pool instead; undici is
- * then loaded, not before (a module kept off the heap makes every request's GC cheaper, see the
- * README's Performance section). Global `fetch` keeps the calls visible to nock in every test
- * file, so test suites can mock the issuer.
+ * Creates the default client: Node's global `fetch` and its keep-alive pool (so a dispatcher your
+ * app sets with undici's `setGlobalDispatcher`, e.g. a proxy, applies), at most `connections`
+ * requests in flight per origin, an `AbortSignal` deadline over the whole exchange (waiting for a
+ * turn included), no redirects, and a streamed byte limit. With `keepAlive`, the client gets its
+ * own undici `Agent`; undici is loaded then, not before (a module kept off the heap makes every
+ * request's GC cheaper, see the README's Performance section). Global `fetch` keeps the calls
+ * visible to nock in every test file, so test suites can mock the issuer.
  *
  * @example
  * const guard = createGuard({ issuer, audience, http: createHttpClient({ connections: 16 }) });
  */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const limit = options.connections ?? 8;
+  if (!Number.isInteger(limit) || limit < 1) throw new TypeError('tokengate: createHttpClient() option "connections" must be a whole number of at least 1');
   let dispatcher: Dispatcher | undefined;
-  if (options.connections !== undefined || options.keepAlive !== undefined) {
+  if (options.keepAlive !== undefined) {
+    if (!(options.keepAlive > 0)) throw new TypeError('tokengate: createHttpClient() option "keepAlive" must be a number of seconds above 0');
     const { Agent } = require('undici') as typeof import('undici');
-    const keepAlive = options.keepAlive === undefined ? undefined : options.keepAlive * 1000;
-    dispatcher = new Agent({ connections: options.connections, keepAliveTimeout: keepAlive, keepAliveMaxTimeout: keepAlive });
+    const keepAlive = options.keepAlive * 1000;
+    dispatcher = new Agent({ connections: limit, keepAliveTimeout: keepAlive, keepAliveMaxTimeout: keepAlive });
   }
+  const lanes = new Map<string, Lane>();
   return {
     async request(req) {
       const signal = AbortSignal.timeout(Math.max(1, Math.round(req.timeout * 1000)));
-      let response: Response;
+      let release: () => void;
       try {
-        const init = { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal, ...(dispatcher && { dispatcher }) };
-        // undici 7's Dispatcher type is not the one @types/node 20 bundles for the global fetch.
-        response = await fetch(req.url, init as unknown as RequestInit);
+        release = await turn(lanes, new URL(req.url).origin, limit, signal);
       } catch (error) {
         throw failure(error, signal, req.url);
       }
       try {
-        const declared = Number(response.headers.get('content-length'));
-        if (declared > req.maxBytes) {
-          throw new HttpError('too_large', `${req.url} announced ${declared} bytes, over the limit of ${req.maxBytes}`);
-        }
-        const body = await readLimited(response, req.maxBytes, req.url);
-        const headers: Record<string, string> = {};
-        response.headers.forEach((value, name) => {
-          headers[name] = value;
-        });
-        return { status: response.status, headers, body };
-      } catch (error) {
-        await response.body?.cancel().catch(() => undefined);
-        throw error instanceof HttpError ? error : failure(error, signal, req.url);
+        return await exchange(req, signal, dispatcher);
+      } finally {
+        release();
       }
     },
     close: () => dispatcher?.close() ?? Promise.resolve(),
   };
+}
+
+/** Requests in flight to one origin, and those waiting for a turn. */
+interface Lane {
+  running: number;
+  waiting: Array<() => void>;
+}
+
+/** Resolves to the release of a turn once fewer than `limit` requests to the origin are in flight; rejects if the deadline passes first. */
+function turn(lanes: Map<string, Lane>, origin: string, limit: number, signal: AbortSignal): Promise<() => void> {
+  let lane = lanes.get(origin);
+  if (lane === undefined) {
+    lane = { running: 0, waiting: [] };
+    lanes.set(origin, lane);
+  }
+  const own = lane;
+  const release = (): void => {
+    const next = own.waiting.shift();
+    if (next !== undefined) return next();
+    own.running--;
+    if (own.running === 0 && lanes.get(origin) === own) lanes.delete(origin);
+  };
+  if (own.running < limit) {
+    own.running++;
+    return Promise.resolve(release);
+  }
+  return new Promise((resolve, reject) => {
+    const go = (): void => {
+      signal.removeEventListener('abort', abort);
+      resolve(release);
+    };
+    const abort = (): void => {
+      own.waiting.splice(own.waiting.indexOf(go), 1);
+      reject(signal.reason);
+    };
+    own.waiting.push(go);
+    signal.addEventListener('abort', abort, { once: true });
+  });
+}
+
+/** One fetch, its status, headers and size-limited body. */
+async function exchange(req: HttpRequest, signal: AbortSignal, dispatcher: Dispatcher | undefined): Promise<HttpResponse> {
+  let response: Response;
+  try {
+    const init = { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal, ...(dispatcher && { dispatcher }) };
+    // undici 7's Dispatcher type is not the one @types/node 20 bundles for the global fetch.
+    response = await fetch(req.url, init as unknown as RequestInit);
+  } catch (error) {
+    throw failure(error, signal, req.url);
+  }
+  try {
+    const declared = Number(response.headers.get('content-length'));
+    if (declared > req.maxBytes) {
+      throw new HttpError('too_large', `${req.url} announced ${declared} bytes, over the limit of ${req.maxBytes}`);
+    }
+    const body = await readLimited(response, req.maxBytes, req.url);
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    return { status: response.status, headers, body };
+  } catch (error) {
+    await response.body?.cancel().catch(() => undefined);
+    throw error instanceof HttpError ? error : failure(error, signal, req.url);
+  }
 }
 
 function failure(error: unknown, signal: AbortSignal, url: string): HttpError {

@@ -15,8 +15,9 @@ export interface CachedVerdict {
   key: VerificationKey;
 }
 
-/** Fingerprints of recently verified tokens kept by the admission filter (64 KiB, off the JS heap). */
-const SEEN_SLOTS = 16_384;
+/** Bounds of the admission filter's size: the power of two at or above `max`, 4 bytes a slot, off the JS heap. */
+const MIN_SEEN_SLOTS = 1024;
+const MAX_SEEN_SLOTS = 1 << 20;
 /** How many characters of a token's end are fingerprinted: the signature, whose bytes are random. */
 const FINGERPRINT_CHARS = 24;
 
@@ -25,19 +26,27 @@ const FINGERPRINT_CHARS = 24;
  * re-checked against the guard's clock on every hit, so an entry can never outlive its token's `exp`.
  *
  * Admission: while there is room every verified token goes in; once the cache is full, a token goes
- * in on its second verification among the last ~16k, so a stream of tokens seen once (each request a
- * new token) cannot churn out the tokens that are reused. Each churned entry was about 1.6 KB of
- * heap promoted and then collected; the filter only decides what is cached, never a verdict.
+ * in on its second verification among roughly the last `max` new tokens, so a stream of tokens seen
+ * once (each request a new token) cannot churn out the tokens that are reused. Each churned entry
+ * was about 1.6 KB of heap promoted and then collected; the filter only decides what is cached,
+ * never a verdict. Expired tokens are no longer sent, so they drift to the least-recently-used end
+ * and are the first evicted when a token is admitted.
  */
 export class TokenCache {
   private readonly lru: LRUCache<string, CachedVerdict>;
-  private readonly seen = new Int32Array(SEEN_SLOTS);
+  private readonly seen: Int32Array;
 
   constructor(
     private readonly max: number,
     private readonly maxTokenLength: number,
   ) {
     this.lru = new LRUCache({ max });
+    this.seen = new Int32Array(Math.min(MAX_SEEN_SLOTS, Math.max(MIN_SEEN_SLOTS, 2 ** Math.ceil(Math.log2(max)))));
+  }
+
+  /** Whether a verdict is held for the token (without touching its recency). */
+  has(token: string): boolean {
+    return this.lru.has(token);
   }
 
   get(token: string): CachedVerdict | undefined {
@@ -58,7 +67,7 @@ export class TokenCache {
       hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
     }
     hash |= 1;
-    const slot = (hash >>> 17) & (SEEN_SLOTS - 1);
+    const slot = (hash >>> 7) & (this.seen.length - 1);
     if (this.seen[slot] === hash) return true;
     this.seen[slot] = hash;
     return false;

@@ -144,3 +144,13 @@ test("with errors: 'next', Express's default handler renders the status and chal
   expect(res.status).toBe(503);
   expect(res.headers['retry-after']).toBe('12');
 });
+
+test('a guard without the synchronous path (a wrapper) still works: every request takes handle()', async () => {
+  const guard = createGuard({ issuer: okta.issuer, audience: okta.audience });
+  const wrapper = { verify: guard.verify.bind(guard), compile: guard.compile.bind(guard), handle: guard.handle.bind(guard) } as unknown as typeof guard;
+  const app = express().use(protect(wrapper));
+  app.get('/', (req, res) => res.json({ sub: req.auth?.subject }));
+  await request(app).get('/').set('Authorization', `Bearer ${okta.token()}`).expect(200, { sub: 'alice@example.com' });
+  await request(app).get('/').set('Authorization', 'Bearer not-a-jwt').expect(401);
+  await guard.close();
+});

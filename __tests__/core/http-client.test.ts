@@ -7,6 +7,8 @@ import { OktaModel } from 'tokengate/testing';
 let server: Server;
 let base: string;
 let client: HttpClient;
+let inFlight = 0;
+let mostInFlight = 0;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -22,6 +24,14 @@ beforeAll(async () => {
       case '/big-chunked':
         res.write('x'.repeat(3000));
         res.end('x'.repeat(3000));
+        return;
+      case '/hold':
+        inFlight++;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        setTimeout(() => {
+          inFlight--;
+          res.end('held');
+        }, 150).unref();
         return;
       case '/slow':
         setTimeout(() => res.end('late'), 2000).unref();
@@ -95,4 +105,31 @@ test('a guard verifies against a real loopback issuer over HTTP', async () => {
     issuerServer.closeAllConnections();
     await new Promise((resolve) => issuerServer.close(resolve));
   }
+});
+
+test('at most `connections` requests are in flight per origin; the others wait their turn', async () => {
+  const narrow = createHttpClient({ connections: 2 });
+  mostInFlight = 0;
+  const answers = await Promise.all(Array.from({ length: 5 }, () => narrow.request({ method: 'GET', url: `${base}/hold`, timeout: 3, maxBytes: 100 })));
+  expect(answers.map((a) => a.body)).toEqual(['held', 'held', 'held', 'held', 'held']);
+  expect(mostInFlight).toBe(2);
+  // A request whose deadline passes while it waits for a turn fails as a timeout, and frees nothing it did not hold.
+  const first = narrow.request({ method: 'GET', url: `${base}/hold`, timeout: 3, maxBytes: 100 });
+  const second = narrow.request({ method: 'GET', url: `${base}/hold`, timeout: 3, maxBytes: 100 });
+  const late = narrow.request({ method: 'GET', url: `${base}/hold`, timeout: 0.05, maxBytes: 100 }).catch((e) => e);
+  expect(await late).toMatchObject({ reason: 'timeout' });
+  await expect(Promise.all([first, second])).resolves.toHaveLength(2);
+  await expect(narrow.request({ method: 'GET', url: `${base}/ok`, timeout: 1, maxBytes: 100 })).resolves.toMatchObject({ status: 200 });
+  await narrow.close?.();
+});
+
+test('keepAlive gives the client its own undici pool', async () => {
+  const own = createHttpClient({ keepAlive: 5, connections: 4 });
+  await expect(own.request({ method: 'GET', url: `${base}/ok`, timeout: 2, maxBytes: 100 })).resolves.toMatchObject({ status: 200, body: '{"ok":true}' });
+  await own.close?.();
+});
+
+test('bad client options throw at creation', () => {
+  expect(() => createHttpClient({ connections: 0 })).toThrow('"connections" must be a whole number of at least 1');
+  expect(() => createHttpClient({ keepAlive: -1 })).toThrow('"keepAlive" must be a number of seconds above 0');
 });
