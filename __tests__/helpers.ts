@@ -75,3 +75,13 @@ export function koaRoutes(routes: Record<string, Koa.Middleware[]>): Served {
   });
   return app.callback();
 }
+
+/** Asserts the answer an adapter gives by default to `Authorization: Bearer not-a-jwt`, plus headers set earlier that it must keep. */
+export function expectMalformedAnswer(res: { status: number; headers: Record<string, string>; body: unknown }, kept: Record<string, string> = {}): void {
+  const message = 'The token is not a JWT: it must have three dot-separated parts';
+  expect(res.status).toBe(401);
+  expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(res.headers['www-authenticate']).toBe(`Bearer realm="api", error="invalid_token", error_description="${message}"`);
+  expect(res.body).toEqual({ error: 'invalid_token', code: 'ERR_TOKEN_MALFORMED', message });
+  for (const [name, value] of Object.entries(kept)) expect(res.headers[name]).toBe(value);
+}
