@@ -432,12 +432,11 @@ class TokenGuard implements Guard {
       const rules = this.compile(policy);
       if (rules?.introspect) return undefined;
       const token = extractBearer(request, this.options.maxTokenLength);
-      // A strict route is decided here only for a token already verified: a new one goes to handle(),
-      // which verifies it once while it asks Okta (never twice, and never admitted by a double count).
-      if (rules?.session === 'strict' && this.cache?.has(token) !== true) return undefined;
       let auth: AuthResult | undefined;
       try {
-        auth = this.verifyJwtSync(token);
+        // A strict route is decided here only for a token already verified: a new one goes to handle(),
+        // which verifies it once while it asks Okta (never twice, and never admitted by a double count).
+        auth = this.verifyJwtSync(token, rules?.session === 'strict');
       } catch (error) {
         const notLocal = error instanceof MalformedTokenError || error instanceof OrgAuthorizationServerError;
         if (notLocal && this.introspector?.opaque) return undefined;
@@ -457,9 +456,10 @@ class TokenGuard implements Guard {
 
   /**
    * {@link TokenGuard.verifyJwt} without waiting: the verified result, a thrown AuthError, or
-   * `undefined` when the key set is due for a refresh or the key is not held (the async path decides).
+   * `undefined` when the key set is due for a refresh or the key is not held (the async path decides),
+   * and, with `cachedOnly`, for a token the verified-token cache does not hold.
    */
-  private verifyJwtSync(token: string): AuthResult | undefined {
+  private verifyJwtSync(token: string, cachedOnly: boolean): AuthResult | undefined {
     if (this.closed) throw new GuardClosedError('This guard is closed: the service is shutting down', 1);
     const options = this.options;
     const nowMs = options.clock();
@@ -468,6 +468,7 @@ class TokenGuard implements Guard {
       if (nowMs >= this.keys.refreshAt || cached.key.removed) return undefined;
       return this.fromCache(cached, Math.floor(nowMs / 1000), token);
     }
+    if (cachedOnly) return undefined;
     if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
     const decoded = decodeJwt(token);
     checkHeader(decoded.header, options);

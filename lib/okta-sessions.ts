@@ -116,12 +116,8 @@ export class SessionChecker {
    * {@link SessionNotActiveError}, or {@link SessionsUnavailableError}. `tokenExp` is in seconds.
    */
   async check(sessionId: string, tokenExp: number): Promise<void> {
-    const now = this.context.clock();
     const cached = this.cache.get(sessionId);
-    if (cached !== undefined && cached.until > now) {
-      this.hits++;
-      return this.judge(cached);
-    }
+    if (this.applyFresh(cached)) return;
     this.misses++;
     let entry: Entry;
     try {
@@ -142,7 +138,11 @@ export class SessionChecker {
    * cached answer says it does not, `false` when the Sessions API must be asked (use `check`).
    */
   checkCached(sessionId: string): boolean {
-    const cached = this.cache.get(sessionId);
+    return this.applyFresh(this.cache.get(sessionId));
+  }
+
+  /** Judges a cached answer that is still fresh (counted as a hit); `false` for none or a stale one. */
+  private applyFresh(cached: Entry | undefined): boolean {
     if (cached === undefined || cached.until <= this.context.clock()) return false;
     this.hits++;
     this.judge(cached);

@@ -44,10 +44,6 @@ export class TokenCache {
     this.seen = new Int32Array(Math.min(MAX_SEEN_SLOTS, Math.max(MIN_SEEN_SLOTS, 2 ** Math.ceil(Math.log2(max)))));
   }
 
-  /** Whether a verdict is held for the token (without touching its recency). */
-  has(token: string): boolean {
-    return this.lru.has(token);
-  }
 
   get(token: string): CachedVerdict | undefined {
     return this.lru.get(token);
