@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AuthError, createGuard, errorAnswer, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
 import * as routes from '../lib/handlers';
@@ -49,10 +50,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
   const fail = (error: unknown, res: Response, next: NextFunction): void => {
     if (!respond || !(error instanceof AuthError) || res.headersSent) return next(error);
     const { status, headers, body } = errorAnswer(error);
-    for (const name in headers) {
-      if (name.toLowerCase() === 'set-cookie') res.appendHeader(name, headers[name]);
-      else res.setHeader(name, headers[name]);
-    }
+    setAnswerHeaders(res, headers);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.statusCode = status;
     res.end(JSON.stringify(body));
@@ -82,6 +80,17 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
       (error: unknown) => fail(error, res, next),
     ).catch(next);
   };
+}
+
+/**
+ * Sets a rejection's headers on a response (both adapters), keeping those set earlier (CORS…):
+ * a clearing `Set-Cookie` is added to any cookie already set, the others replace their namesakes.
+ */
+export function setAnswerHeaders(res: ServerResponse, headers: Readonly<Record<string, string>>): void {
+  for (const name in headers) {
+    if (name.toLowerCase() === 'set-cookie') res.appendHeader(name, headers[name]);
+    else res.setHeader(name, headers[name]);
+  }
 }
 
 /**

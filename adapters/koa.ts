@@ -1,7 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import { AuthError, errorAnswer, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
 import * as routes from '../lib/handlers';
-import { checkProtectOptions, toGuard } from './express';
+import { checkProtectOptions, setAnswerHeaders, toGuard } from './express';
 
 declare module 'koa' {
   interface DefaultState {
@@ -44,10 +44,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
   const answer = (ctx: Context, error: AuthError): void => {
     const { status, headers, body } = errorAnswer(error);
     ctx.status = status;
-    for (const name in headers) {
-      if (name.toLowerCase() === 'set-cookie') ctx.append(name, headers[name]);
-      else ctx.set(name, headers[name]);
-    }
+    setAnswerHeaders(ctx.res, headers);
     ctx.body = body;
   };
   return async (ctx, next) => {
