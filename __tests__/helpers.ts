@@ -85,3 +85,12 @@ export function expectMalformedAnswer(res: { status: number; headers: Record<str
   expect(res.body).toEqual({ error: 'invalid_token', code: 'ERR_TOKEN_MALFORMED', message });
   for (const [name, value] of Object.entries(kept)) expect(res.headers[name]).toBe(value);
 }
+
+/** Resolves once `condition()` holds, checking every 5 ms; rejects after `timeoutMs` so a test fails instead of hanging. */
+export async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`waitFor: condition still false after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

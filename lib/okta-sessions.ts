@@ -63,6 +63,11 @@ interface Entry {
   until: number;
   /** A passing entry may be served until then while the API cannot answer, ms. */
   staleUntil: number;
+  /**
+   * From then on (`cacheTtl` after the request for this answer was sent) a request that finds the
+   * entry still fresh also asks Okta again, without waiting for the answer, ms.
+   */
+  refreshFrom: number;
 }
 
 /** What the checker needs to know of the guard. */
@@ -73,7 +78,8 @@ export interface SessionContext {
 
 /**
  * Asks Okta whether the session a token belongs to is still alive: `GET /api/v1/sessions/{id}`.
- * One request in flight per session id; passing answers cached for `cacheTtl`; an ended session
+ * One request in flight per session id; passing answers cached for `cacheTtl` and asked again in
+ * their last round trip (calls for a session at least `cacheTtl` apart); an ended session
  * remembered until the token's `exp`; Okta's rate limits obeyed (no calls until the reset), with
  * cached passing answers served for `staleIfError` meanwhile.
  *
@@ -117,7 +123,7 @@ export class SessionChecker {
    */
   async check(sessionId: string, tokenExp: number): Promise<void> {
     const cached = this.cache.get(sessionId);
-    if (this.applyFresh(cached)) return;
+    if (this.applyFresh(sessionId, cached, tokenExp)) return;
     this.misses++;
     let entry: Entry;
     try {
@@ -137,14 +143,25 @@ export class SessionChecker {
    * session passes, a thrown {@link SessionEndedError} / {@link SessionNotActiveError} when a fresh
    * cached answer says it does not, `false` when the Sessions API must be asked (use `check`).
    */
-  checkCached(sessionId: string): boolean {
-    return this.applyFresh(this.cache.get(sessionId));
+  checkCached(sessionId: string, tokenExp: number): boolean {
+    return this.applyFresh(sessionId, this.cache.get(sessionId), tokenExp);
   }
 
-  /** Judges a cached answer that is still fresh (counted as a hit); `false` for none or a stale one. */
-  private applyFresh(cached: Entry | undefined): boolean {
-    if (cached === undefined || cached.until <= this.context.clock()) return false;
+  /**
+   * Judges a cached answer that is still fresh (counted as a hit); `false` for none or a stale one.
+   * A passing answer in its last round trip (see `Entry.refreshFrom`) also starts the call that
+   * replaces it, so that under steady traffic nobody waits at the end of the TTL; calls for one
+   * session stay at least `cacheTtl` apart, and no answer is used past its TTL.
+   */
+  private applyFresh(sessionId: string, cached: Entry | undefined, tokenExp: number): boolean {
+    if (cached === undefined) return false;
+    const now = this.context.clock();
+    if (cached.until <= now) return false;
     this.hits++;
+    if (now >= cached.refreshFrom && this.passes(cached) && !this.inflight.has(sessionId) && this.gate.wait() === 0) {
+      // Nobody waits on this call: a failure is reported and paces later calls through the gate.
+      shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp)).catch(() => undefined);
+    }
     this.judge(cached);
     return true;
   }
@@ -168,7 +185,7 @@ export class SessionChecker {
       maxBytes: this.options.maxBytes,
     });
     this.gate.observe(response);
-    this.cache.set(sessionId, { kind: 'ended', status: 'ENDED', until: this.context.clock() + 86_400_000, staleUntil: 0 });
+    this.cache.set(sessionId, { kind: 'ended', status: 'ENDED', until: this.context.clock() + 86_400_000, staleUntil: 0, refreshFrom: Infinity });
     if (response.status !== 204 && response.status !== 200 && response.status !== 404) {
       throw new UpstreamProblem(`closing the Okta session answered ${response.status}`);
     }
@@ -201,6 +218,7 @@ export class SessionChecker {
     const url = `${this.options.orgUrl}/api/v1/sessions/${encodeURIComponent(sessionId)}`;
     const authorization = await this.authorization();
     this.calls++;
+    const sent = this.context.clock();
     const response = await this.http.request({
       method: 'GET',
       url,
@@ -211,7 +229,7 @@ export class SessionChecker {
     this.gate.observe(response);
     const now = this.context.clock();
     if (response.status === 404) {
-      return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0 };
+      return this.ended(now, tokenExp);
     }
     if (response.status === 429) throw new UpstreamProblem('rate-limited (429)');
     if (response.status === 401 || response.status === 403) {
@@ -225,9 +243,15 @@ export class SessionChecker {
     }
     const expiresAt = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
     const end = Number.isFinite(expiresAt) ? expiresAt : Infinity;
-    if (end <= now) return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0 };
-    const until = Math.min(now + this.options.cacheTtl * 1000, end);
-    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end) };
+    if (end <= now) return this.ended(now, tokenExp);
+    const ttl = this.options.cacheTtl * 1000;
+    const until = Math.min(now + ttl, end);
+    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: Math.min(sent + ttl, until) };
+  }
+
+  /** An ended session: remembered until the token's `exp` (at least one TTL), never asked again meanwhile. */
+  private ended(now: number, tokenExp: number): Entry {
+    return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0, refreshFrom: Infinity };
   }
 
   /** `SSWS <api token>`, or `Bearer <access token>` from client credentials, cached until 60 s before expiry. */

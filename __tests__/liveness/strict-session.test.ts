@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, type Served } from '../helpers';
+import { ADAPTERS, fakeClock, waitFor, type Served } from '../helpers';
 
 const ROUTES = {
   '/lax': undefined,
@@ -88,6 +88,72 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     expect(res.headers['www-authenticate']).toMatch(/no usable okta_sid claim.*Token Inline Hook/);
     await call('/lax', okta.token()).expect(200);
     expect(okta.calls.sessions).toBe(0);
+  });
+
+  test('under steady traffic the next call goes one round trip before the TTL ends: nobody waits, calls stay cacheTtl apart, no answer serves past its TTL', async () => {
+    setup({}, { cacheTtl: 30, timeout: 2 });
+    const sentAt: number[] = [];
+    const handle = okta.handle.bind(okta);
+    okta.handle = (req) => {
+      if (req.path.startsWith('/api/v1/sessions/')) {
+        sentAt.push(clock.now());
+        // The first answer takes 200 ms of the guard's clock to arrive.
+        if (sentAt.length === 1) clock.advance(0.2);
+      }
+      return handle(req);
+    };
+    const session = okta.session();
+    const token = okta.token({ sid: session.id });
+    await call('/strict', token).expect(200);
+    const t0 = sentAt[0];
+
+    // Fresh until 30.2 s after t0 (the answer's arrival); from 30 s after the call went out, a request
+    // also asks again. Before that, no call.
+    clock.set(t0 + 29_900);
+    await call('/strict', token).expect(200);
+    expect(okta.calls.sessions).toBe(1);
+
+    okta.endSession(session.id);
+    okta.latency('sessions', 400);
+    clock.set(t0 + 30_050);
+    const started = Date.now();
+    await call('/strict', token).expect(200);
+    expect(Date.now() - started).toBeLessThan(300);
+    // The answer still in its TTL served; the new call is on its way, one for any number of requests.
+    await call('/strict', token).expect(200);
+    expect(sentAt).toEqual([t0, t0 + 30_050]);
+
+    // Past the old answer's TTL, a request waits for the call in flight and gets its verdict.
+    clock.set(t0 + 30_250);
+    const refused = await call('/strict', token);
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe('ERR_SESSION_ENDED');
+    expect(okta.calls.sessions).toBe(2);
+  });
+
+  test('a call made ahead of the TTL that fails changes nothing until the TTL ends, then stale-if-error applies', async () => {
+    setup({}, { cacheTtl: 30, staleIfError: 60, retryAfter: 5 });
+    const token = okta.token({ sid: okta.session().id });
+    const handle = okta.handle.bind(okta);
+    let calls = 0;
+    okta.handle = (req) => {
+      if (req.path.startsWith('/api/v1/sessions/') && ++calls === 1) clock.advance(1);
+      return handle(req);
+    };
+    await call('/strict', token).expect(200);
+    okta.fail('sessions', 500);
+    clock.advance(29.5);
+    await call('/strict', token).expect(200);
+    await waitFor(() => events.some((e) => e.type === 'upstream.error'));
+    expect(okta.calls.sessions).toBe(2);
+    // Paused by the failure: no further call ahead of the TTL.
+    await call('/strict', token).expect(200);
+    expect(okta.calls.sessions).toBe(2);
+    // Past the TTL and the pause, the failing API is asked once more and the cached answer serves stale.
+    clock.advance(6);
+    await call('/strict', token).expect(200);
+    expect(okta.calls.sessions).toBe(3);
+    expect(guard.stats().sessions?.staleServed).toBe(1);
   });
 
   test('429 from Okta: no calls before the reset, cached sessions keep passing, uncached ones get 503', async () => {
