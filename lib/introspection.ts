@@ -53,6 +53,8 @@ export interface IntrospectionAnswer {
 
 interface Entry extends IntrospectionAnswer {
   until: number;
+  /** From then on (`cacheTtl` after the request for an active answer was sent), a request that finds the answer fresh also asks again, without waiting, ms. */
+  refreshFrom: number;
 }
 
 /** What the introspector needs to know of the guard. */
@@ -111,6 +113,11 @@ export class Introspector {
     const cached = this.cache.get(token);
     if (cached !== undefined && cached.until > now) {
       this.hits++;
+      // An active answer in its last round trip: the call that replaces it goes now (calls for a
+      // token stay cacheTtl apart), and nobody waits for it. A failure pauses the gate.
+      if (now >= cached.refreshFrom && !this.inflight.has(token) && this.gate.wait() === 0) {
+        shared(this.inflight, token, () => this.fetch(token, exp)).catch(() => undefined);
+      }
       return cached;
     }
     this.misses++;
@@ -134,29 +141,32 @@ export class Introspector {
       (message, retryAfter, cause) => new IntrospectionUnavailableError(`Introspection ${message}`, retryAfter, { cause }),
       () => this.call(token),
     );
+    const { sent } = answer;
     const now = this.context.clock();
     const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
     const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;
     const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
-    const entry: Entry = { ...answer, until };
+    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom: answer.active ? Math.min(sent + this.options.cacheTtl * 1000, until) : Infinity };
     if (until > now) this.cache.set(token, entry);
     return entry;
   }
 
-  private async call(token: string): Promise<IntrospectionAnswer> {
+  /** One request to the endpoint; `sent` is when it went out (ms), after discovery and client authentication. */
+  private async call(token: string): Promise<IntrospectionAnswer & { sent: number }> {
     const endpoint = this.options.endpoint ?? (await this.discovery.get()).introspection_endpoint;
     if (typeof endpoint !== 'string') throw new UpstreamProblem('the discovery document names no introspection_endpoint; set "introspection.endpoint"');
     const form: Record<string, string> = { token, token_type_hint: 'access_token' };
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
     await authenticate(this.options.client, endpoint, form, headers, this.context.clock());
     this.calls++;
+    const sent = this.context.clock();
     const response = await this.http.request({ method: 'POST', url: endpoint, headers, body: formBody(form), timeout: this.options.timeout, maxBytes: this.options.maxBytes });
     this.gate.observe(response);
     if (response.status === 429) throw new UpstreamProblem(`${endpoint} is rate-limited (429)`);
     if (response.status !== 200) throw new UpstreamProblem(`${endpoint} answered ${response.status}${response.status === 401 ? ' (check the introspection client credentials)' : ''}`);
     const body = parseJson(response.body, endpoint);
     if (typeof body.active !== 'boolean') throw new UpstreamProblem(`${endpoint} answered without a boolean "active"`);
-    return { active: body.active && this.consistent(body), response: Object.freeze(body) };
+    return { active: body.active && this.consistent(body), response: Object.freeze(body), sent };
   }
 
   /** An active answer must not contradict the guard: `exp` not passed, `iss` and `aud` ours when present. */

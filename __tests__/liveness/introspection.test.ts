@@ -3,7 +3,7 @@ import nock from 'nock';
 import request from 'supertest';
 import { createGuard, type ClientCredentials, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, type Served } from '../helpers';
+import { ADAPTERS, fakeClock, waitFor, type Served } from '../helpers';
 
 const ROUTES = {
   '/lax': undefined,
@@ -109,6 +109,40 @@ describe('caching', () => {
     await expect(guard.verifyToken(token, { introspect: true })).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
     expect(okta.calls.introspect).toBe(2);
     expect(guard.stats().introspection).toMatchObject({ calls: 2, hits: 2 });
+  });
+
+  test('an active answer is asked again in its last round trip, without waiting, and never used past its TTL', async () => {
+    makeGuard({ introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
+    const sentAt: number[] = [];
+    const handle = okta.handle.bind(okta);
+    okta.handle = (req) => {
+      if (req.path.endsWith('/v1/introspect')) {
+        sentAt.push(clock.now());
+        // The first answer takes 300 ms of the guard's clock to arrive: fresh until 20.3 s.
+        if (sentAt.length === 1) clock.advance(0.3);
+      }
+      return handle(req);
+    };
+    const token = okta.token({}, { expiresIn: 600 });
+    await guard.verifyToken(token, { introspect: true });
+    const t0 = sentAt[0];
+    clock.set(t0 + 19_900);
+    await guard.verifyToken(token, { introspect: true });
+    expect(okta.calls.introspect).toBe(1);
+
+    okta.revoke(token);
+    okta.latency('introspect', 400);
+    clock.set(t0 + 20_100);
+    const started = Date.now();
+    await guard.verifyToken(token, { introspect: true });
+    expect(Date.now() - started).toBeLessThan(300);
+    await guard.verifyToken(token, { introspect: true });
+    await waitFor(() => sentAt.length === 2);
+    expect(sentAt).toEqual([t0, t0 + 20_100]);
+
+    clock.set(t0 + 20_400);
+    await expect(guard.verifyToken(token, { introspect: true })).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
+    expect(okta.calls.introspect).toBe(2);
   });
 });
 
