@@ -63,7 +63,7 @@ export function extractBearer(request: RequestLike, maxLength: number): string {
   if (inQuery) {
     throw new MultipleTokensError('A token was sent both in the Authorization header and in the query string; send one, in the header');
   }
-  if (header.length < 7 || header.charCodeAt(6) !== 32 || header.slice(0, 6).toLowerCase() !== 'bearer') {
+  if (header.length < 7 || header.charCodeAt(6) !== 32 || !startsWithIgnoringCase(header, 'bearer')) {
     if (/^bearer\s*$/i.test(header)) {
       throw new MalformedRequestError('The Authorization header names the Bearer scheme but carries no token');
     }
@@ -99,7 +99,17 @@ function countAuthorization(raw: readonly string[]): number {
   let count = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    if (name.length === 13 && name.toLowerCase() === 'authorization') count++;
+    if (name.length === 13 && startsWithIgnoringCase(name, 'authorization')) count++;
   }
   return count;
+}
+
+/** Whether `value` starts with `lower` (lower-case ASCII letters), in any case; allocates nothing (it runs on every request). */
+function startsWithIgnoringCase(value: string, lower: string): boolean {
+  if (value.length < lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    // Setting bit 0x20 lower-cases an ASCII letter; `lower` holds only letters, so nothing else can match.
+    if ((value.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }

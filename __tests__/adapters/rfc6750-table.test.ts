@@ -29,6 +29,8 @@ const rows: Array<[string, (okta: MockOkta) => Row]> = [
   ['not a JWT', () => ({ authorization: 'Bearer not-a-jwt', status: 401, challenge: /error="invalid_token"/ })],
   ['valid token', (o) => ({ authorization: `Bearer ${o.token()}`, status: 200 })],
   ['scheme in lower case', (o) => ({ authorization: `bearer ${o.token()}`, status: 200 })],
+  ['scheme in mixed case', (o) => ({ authorization: `bEaReR ${o.token()}`, status: 200 })],
+  ['a scheme one letter away from Bearer', (o) => ({ authorization: `Bearez ${o.token()}`, status: 401, challenge: 'Bearer realm="api"' })],
   ['expired token', (o) => ({ authorization: `Bearer ${o.token({}, { expiresIn: -120 })}`, status: 401, challenge: /error="invalid_token", error_description="The token expired \d+ seconds ago"/ })],
   ['wrong audience', (o) => ({ authorization: `Bearer ${o.token({ aud: 'api://other' })}`, status: 401, challenge: /error="invalid_token"/ })],
   ['wrong issuer', (o) => ({ authorization: `Bearer ${o.token({ iss: 'https://evil.example.com/oauth2/default' })}`, status: 401, challenge: /error="invalid_token"/ })],
