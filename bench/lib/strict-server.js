@@ -7,8 +7,9 @@ const tokengate = require('./tokengate');
 
 const mode = process.argv[2];
 const app = express();
+let guard;
 if (mode === 'strict') {
-  const guard = tokengate.lib().createGuard({
+  guard = tokengate.lib().createGuard({
     issuer: process.env.BENCH_ISSUER,
     audience: process.env.BENCH_AUDIENCE,
     sessions: { apiToken: process.env.BENCH_API_TOKEN, cacheTtl: 30 },
@@ -23,7 +24,8 @@ server.listen(0, '127.0.0.1', () => process.send({ type: 'ready', port: server.a
 process.on('message', (msg) => {
   if (msg && msg.type === 'stats') {
     const cpu = process.cpuUsage();
-    process.send({ type: 'stats', user: cpu.user, system: cpu.system });
+    // waited: requests of strict routes that waited for the Sessions API (session-cache misses).
+    process.send({ type: 'stats', user: cpu.user, system: cpu.system, waited: guard?.stats().sessions?.misses ?? 0 });
   }
 });
 process.on('disconnect', () => process.exit(0));
