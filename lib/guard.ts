@@ -446,7 +446,7 @@ class TokenGuard implements Guard {
       if (rules !== undefined) {
         checkPolicy(auth, rules);
         // A strict route resolves here only on a fresh cached session answer; otherwise handle() asks Okta.
-        if (rules.session === 'strict' && !this.sessions!.checkCached(this.sessionIdOf(auth), auth.expiresAt ?? 0)) return undefined;
+        if (rules.session === 'strict' && !this.sessions!.checkCached(this.sessionIdOf(auth))) return undefined;
       }
       return { auth };
     } catch (error) {

@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem, type Discovery } from './discovery';
 import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
 import type { TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, shared, UpstreamGate } from './upstream';
+import { formBody, Renewals, shared, UpstreamGate, type Renewable } from './upstream';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
 export interface IntrospectionOptions {
@@ -51,11 +51,7 @@ export interface IntrospectionAnswer {
   response: Readonly<Record<string, unknown>>;
 }
 
-interface Entry extends IntrospectionAnswer {
-  until: number;
-  /** From then on (`cacheTtl` after the request for an active answer was sent), a request that finds the answer fresh also asks again, without waiting, ms. */
-  refreshFrom: number;
-}
+interface Entry extends IntrospectionAnswer, Renewable {}
 
 /** What the introspector needs to know of the guard. */
 export interface IntrospectorContext {
@@ -79,6 +75,7 @@ export class Introspector {
   private readonly cache: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly gate: UpstreamGate;
+  private readonly renewals: Renewals<Entry>;
   hits = 0;
   misses = 0;
   calls = 0;
@@ -91,6 +88,7 @@ export class Introspector {
   ) {
     this.cache = new LRUCache({ max: options.cacheMax });
     this.gate = new UpstreamGate(options.retryAfter, context.clock);
+    this.renewals = new Renewals(options.cacheTtl * 500, (token, entry) => this.cache.peek(token) === entry && !this.inflight.has(token) && this.gate.wait() === 0);
   }
 
   /** Entries held. */
@@ -111,13 +109,12 @@ export class Introspector {
   async introspect(token: string, exp: number | undefined): Promise<IntrospectionAnswer> {
     const now = this.context.clock();
     const cached = this.cache.get(token);
-    if (cached !== undefined && cached.until > now) {
+    const fresh = cached !== undefined && cached.until > now;
+    if (fresh) cached.lastUsed = now;
+    // Active answers in use are renewed in their last round trip (see Renewals).
+    this.renewals.run(now);
+    if (fresh) {
       this.hits++;
-      // An active answer in its last round trip: the call that replaces it goes now (calls for a
-      // token stay cacheTtl apart), and nobody waits for it. A failure pauses the gate.
-      if (now >= cached.refreshFrom && !this.inflight.has(token) && this.gate.wait() === 0) {
-        shared(this.inflight, token, () => this.fetch(token, exp)).catch(() => undefined);
-      }
       return cached;
     }
     this.misses++;
@@ -146,8 +143,12 @@ export class Introspector {
     const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
     const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;
     const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
-    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom: answer.active ? Math.min(sent + this.options.cacheTtl * 1000, until) : Infinity };
-    if (until > now) this.cache.set(token, entry);
+    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom: answer.active ? Math.min(sent + this.options.cacheTtl * 1000, until) : Infinity, lastUsed: now };
+    if (until > now) {
+      this.cache.set(token, entry);
+      // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
+      if (entry.active) this.renewals.add(token, entry, () => void shared(this.inflight, token, () => this.fetch(token, exp)).catch(() => undefined));
+    }
     return entry;
   }
 

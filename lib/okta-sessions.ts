@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem } from './discovery';
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, shared, UpstreamGate } from './upstream';
+import { formBody, Renewals, shared, UpstreamGate, type Renewable } from './upstream';
 
 /** Whether a session claim can be looked up: a non-empty string of at most 256 characters. */
 export function usableSessionId(value: unknown): value is string {
@@ -55,19 +55,12 @@ export interface ResolvedSessions {
   retryAfter: number;
 }
 
-interface Entry {
+interface Entry extends Renewable {
   /** `ended`: 404; `status`: the session exists with that status. */
   kind: 'ended' | 'status';
   status: string;
-  /** Fresh until, ms. */
-  until: number;
   /** A passing entry may be served until then while the API cannot answer, ms. */
   staleUntil: number;
-  /**
-   * From then on (`cacheTtl` after the request for this answer was sent) a request that finds the
-   * entry still fresh also asks Okta again, without waiting for the answer, ms.
-   */
-  refreshFrom: number;
 }
 
 /** What the checker needs to know of the guard. */
@@ -78,8 +71,8 @@ export interface SessionContext {
 
 /**
  * Asks Okta whether the session a token belongs to is still alive: `GET /api/v1/sessions/{id}`.
- * One request in flight per session id; passing answers cached for `cacheTtl` and asked again in
- * their last round trip (calls for a session at least `cacheTtl` apart); an ended session
+ * One request in flight per session id; passing answers cached for `cacheTtl` and, while in use,
+ * renewed in their last round trip (calls for a session at least `cacheTtl` apart); an ended session
  * remembered until the token's `exp`; Okta's rate limits obeyed (no calls until the reset), with
  * cached passing answers served for `staleIfError` meanwhile.
  *
@@ -91,6 +84,7 @@ export class SessionChecker {
   private readonly cache: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly gate: UpstreamGate;
+  private readonly renewals: Renewals<Entry>;
   private apiToken: { header: string; until: number } | undefined;
   private apiTokenPending: Promise<string> | undefined;
   hits = 0;
@@ -105,6 +99,7 @@ export class SessionChecker {
   ) {
     this.cache = new LRUCache({ max: options.cacheMax });
     this.gate = new UpstreamGate(options.retryAfter, context.clock);
+    this.renewals = new Renewals(options.cacheTtl * 500, (sessionId, entry) => this.cache.peek(sessionId) === entry && !this.inflight.has(sessionId) && this.gate.wait() === 0);
   }
 
   /** Entries held. */
@@ -123,7 +118,7 @@ export class SessionChecker {
    */
   async check(sessionId: string, tokenExp: number): Promise<void> {
     const cached = this.cache.get(sessionId);
-    if (this.applyFresh(sessionId, cached, tokenExp)) return;
+    if (this.applyFresh(cached)) return;
     this.misses++;
     let entry: Entry;
     try {
@@ -143,25 +138,22 @@ export class SessionChecker {
    * session passes, a thrown {@link SessionEndedError} / {@link SessionNotActiveError} when a fresh
    * cached answer says it does not, `false` when the Sessions API must be asked (use `check`).
    */
-  checkCached(sessionId: string, tokenExp: number): boolean {
-    return this.applyFresh(sessionId, this.cache.get(sessionId), tokenExp);
+  checkCached(sessionId: string): boolean {
+    return this.applyFresh(this.cache.get(sessionId));
   }
 
   /**
-   * Judges a cached answer that is still fresh (counted as a hit); `false` for none or a stale one.
-   * A passing answer in its last round trip (see `Entry.refreshFrom`) also starts the call that
-   * replaces it, so that under steady traffic nobody waits at the end of the TTL; calls for one
-   * session stay at least `cacheTtl` apart, and no answer is used past its TTL.
+   * Starts the renewals that are due (see {@link Renewals}), then judges a cached answer that is
+   * still fresh (counted as a hit); `false` for none or a stale one.
    */
-  private applyFresh(sessionId: string, cached: Entry | undefined, tokenExp: number): boolean {
-    if (cached === undefined) return false;
+  private applyFresh(cached: Entry | undefined): boolean {
     const now = this.context.clock();
-    if (cached.until <= now) return false;
+    const fresh = cached !== undefined && cached.until > now;
+    // Marked as used first: a request in an answer's own renewal window renews it.
+    if (fresh) cached.lastUsed = now;
+    this.renewals.run(now);
+    if (!fresh) return false;
     this.hits++;
-    if (now >= cached.refreshFrom && this.passes(cached) && !this.inflight.has(sessionId) && this.gate.wait() === 0) {
-      // Nobody waits on this call: a failure is reported and paces later calls through the gate.
-      shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp)).catch(() => undefined);
-    }
     this.judge(cached);
     return true;
   }
@@ -185,7 +177,8 @@ export class SessionChecker {
       maxBytes: this.options.maxBytes,
     });
     this.gate.observe(response);
-    this.cache.set(sessionId, { kind: 'ended', status: 'ENDED', until: this.context.clock() + 86_400_000, staleUntil: 0, refreshFrom: Infinity });
+    const now = this.context.clock();
+    this.cache.set(sessionId, { kind: 'ended', status: 'ENDED', until: now + 86_400_000, staleUntil: 0, refreshFrom: Infinity, lastUsed: now });
     if (response.status !== 204 && response.status !== 200 && response.status !== 404) {
       throw new UpstreamProblem(`closing the Okta session answered ${response.status}`);
     }
@@ -209,7 +202,11 @@ export class SessionChecker {
       (message, retryAfter, cause) => new SessionsUnavailableError(`The Okta Sessions API ${message}`, retryAfter, { cause }),
       () => this.call(sessionId, tokenExp),
     );
-    if (entry.until > this.context.clock()) this.cache.set(sessionId, entry);
+    if (entry.until > this.context.clock()) {
+      this.cache.set(sessionId, entry);
+      // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
+      if (this.passes(entry)) this.renewals.add(sessionId, entry, () => void shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp)).catch(() => undefined));
+    }
     if (!this.passes(entry)) emit(this.context.onEvent, { type: 'session.ended', status: entry.kind === 'ended' ? 'ENDED' : entry.status });
     return entry;
   }
@@ -246,12 +243,12 @@ export class SessionChecker {
     if (end <= now) return this.ended(now, tokenExp);
     const ttl = this.options.cacheTtl * 1000;
     const until = Math.min(now + ttl, end);
-    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: Math.min(sent + ttl, until) };
+    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: Math.min(sent + ttl, until), lastUsed: now };
   }
 
   /** An ended session: remembered until the token's `exp` (at least one TTL), never asked again meanwhile. */
   private ended(now: number, tokenExp: number): Entry {
-    return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0, refreshFrom: Infinity };
+    return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0, refreshFrom: Infinity, lastUsed: now };
   }
 
   /** `SSWS <api token>`, or `Bearer <access token>` from client credentials, cached until 60 s before expiry. */

@@ -98,3 +98,60 @@ export function shared<T>(inflight: Map<string, Promise<T>>, key: string, start:
   }
   return pending;
 }
+
+/** A cached upstream answer that can be renewed ahead of its expiry. Times in ms. */
+export interface Renewable {
+  /** Fresh until then. */
+  until: number;
+  /** Renewal may start then: `cacheTtl` after the request for this answer was sent. */
+  refreshFrom: number;
+  /** Last time a request was decided by this answer. */
+  lastUsed: number;
+}
+
+/**
+ * Renews cached answers that are still in use, in their last round trip: once an answer's
+ * `refreshFrom` has passed, the next request for any key starts the call that replaces it, so that
+ * nobody waits at the end of the TTL, while calls per key stay `cacheTtl` apart and no answer serves
+ * past its TTL. An answer not used in the last half of its TTL is left to expire (no call for a key
+ * nobody asks about). Answers are queued in the order they arrived, which is the order of their
+ * `refreshFrom` (up to differences in round-trip time); checking the head costs one comparison.
+ */
+export class Renewals<E extends Renewable> {
+  private items: Array<{ key: string; entry: E; renew: () => void } | undefined> = [];
+  private head = 0;
+
+  constructor(
+    /** Half the TTL, in ms: how recently an answer must have been used to be renewed. */
+    private readonly recent: number,
+    /** Whether `entry` is still the one cached for `key` and no call for it is in flight, and calls may go. */
+    private readonly renewable: (key: string, entry: E) => boolean,
+  ) {}
+
+  /** Queues an answer just cached; `renew` starts the call that replaces it (its failure is reported elsewhere). */
+  add(key: string, entry: E, renew: () => void): void {
+    if (entry.refreshFrom < entry.until) this.items.push({ key, entry, renew });
+  }
+
+  /** Starts the renewals due at `now`. Called on every request, before the cache is read. */
+  run(now: number): void {
+    const items = this.items;
+    while (this.head < items.length) {
+      const item = items[this.head]!;
+      if (item.entry.refreshFrom > now) break;
+      items[this.head++] = undefined;
+      const { key, entry } = item;
+      if (entry.until > now && now - entry.lastUsed <= this.recent && this.renewable(key, entry)) item.renew();
+    }
+    if (this.head > 1024 && this.head * 2 >= items.length) {
+      items.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Drops every queued renewal. */
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}

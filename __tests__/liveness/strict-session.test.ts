@@ -131,6 +131,50 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     expect(okta.calls.sessions).toBe(2);
   });
 
+  test('a due renewal is started by a request for any session, and only for an answer used in the last half of its TTL', async () => {
+    setup({}, { cacheTtl: 30 });
+    const asked: Array<[string, number]> = [];
+    const handle = okta.handle.bind(okta);
+    okta.handle = (req) => {
+      const match = /^\/api\/v1\/sessions\/(.+)$/.exec(req.path);
+      if (match) {
+        asked.push([match[1], clock.now()]);
+        // Each answer takes 100 ms of the guard's clock to arrive: the renewal window.
+        clock.advance(0.1);
+      }
+      return handle(req);
+    };
+    const [busy, idle, other] = [okta.session(), okta.session(), okta.session()];
+    const t0 = clock.now();
+    await call('/strict', okta.token({ sid: busy.id })).expect(200);
+    await call('/strict', okta.token({ sid: idle.id })).expect(200);
+    clock.set(t0 + 5_000);
+    await call('/strict', okta.token({ sid: other.id })).expect(200);
+    // busy is used again in the last half of its TTL; idle is not.
+    clock.set(t0 + 20_000);
+    await call('/strict', okta.token({ sid: busy.id })).expect(200);
+
+    // Requests for another session, once busy's and idle's renewal windows have opened: busy is
+    // renewed (30 s after its first call went out), idle is not.
+    clock.set(t0 + 30_050);
+    await call('/strict', okta.token({ sid: other.id })).expect(200);
+    await waitFor(() => asked.length === 4);
+    clock.set(t0 + 30_160);
+    await call('/strict', okta.token({ sid: other.id })).expect(200);
+    expect(asked).toEqual([
+      [busy.id, t0],
+      [idle.id, t0 + 100],
+      [other.id, t0 + 5_000],
+      [busy.id, t0 + 30_050],
+    ]);
+    // idle, past its TTL, is asked when a request needs it, and that request waits for the answer.
+    okta.endSession(idle.id);
+    clock.set(t0 + 31_000);
+    const refused = await call('/strict', okta.token({ sid: idle.id }));
+    expect(refused.status).toBe(401);
+    expect(asked.map(([sid]) => sid)).toEqual([busy.id, idle.id, other.id, busy.id, idle.id]);
+  });
+
   test('a call made ahead of the TTL that fails changes nothing until the TTL ends, then stale-if-error applies', async () => {
     setup({}, { cacheTtl: 30, staleIfError: 60, retryAfter: 5 });
     const token = okta.token({ sid: okta.session().id });
