@@ -82,7 +82,7 @@ export function expectMalformedAnswer(res: { status: number; headers: Record<str
   expect(res.status).toBe(401);
   expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
   expect(res.headers['www-authenticate']).toBe(`Bearer realm="api", error="invalid_token", error_description="${message}"`);
-  expect(res.body).toEqual({ error: 'invalid_token', code: 'ERR_TOKEN_MALFORMED', message });
+  expect(res.body).toEqual({ error: 'invalid_token', code: 'ERR_TOKEN_MALFORMED', error_description: message });
   for (const [name, value] of Object.entries(kept)) expect(res.headers[name]).toBe(value);
 }
 

@@ -369,14 +369,14 @@ export class CsrfRejectedError extends AuthError {
   }
 }
 
-/** The JSON body of a rejection answered by the adapters (see {@link errorAnswer}). */
+/** The JSON body of a rejection, as the adapters and the ready-made routes answer it (see {@link errorAnswer}). */
 export interface ErrorBody {
   /** The RFC 6750 `error` value, when one applies. */
   error?: BearerErrorValue;
   /** The stable tokengate code. */
   code: AuthErrorCode;
-  /** The message, for errors whose `expose` is true (below 500); upstream details stay in your logs. */
-  message?: string;
+  /** The message (as RFC 6749 section 5.2 names it), for errors whose `expose` is true (below 500); upstream details stay in your logs. */
+  error_description?: string;
 }
 
 /**
@@ -386,6 +386,6 @@ export interface ErrorBody {
  */
 export function errorAnswer(error: AuthError): { status: number; headers: Readonly<Record<string, string>>; body: ErrorBody } {
   const body: ErrorBody = error.error === undefined ? { code: error.code } : { error: error.error, code: error.code };
-  if (error.expose) body.message = error.message;
+  if (error.expose) body.error_description = error.message;
   return { status: error.status, headers: error.headers, body };
 }

@@ -1,6 +1,6 @@
 import type { RequestLike } from './bearer';
 import { checkCsrf } from './backend-session';
-import { AuthError } from './errors';
+import { AuthError, errorAnswer } from './errors';
 import { LogoutTokenError, type Guard } from './guard';
 
 /** A framework-neutral answer; the adapters write it to their response. */
@@ -48,9 +48,7 @@ function failure(error: unknown): Answer {
     if (error.status === 401) headers['www-authenticate'] = 'Bearer error="invalid_token"';
     return { status: error.status, headers, body: { error: error.status === 401 ? 'invalid_token' : 'invalid_request', error_description: error.message } };
   }
-  if (error instanceof AuthError) {
-    return { status: error.status, headers: error.headers, body: { error: error.error ?? 'unavailable', code: error.code, error_description: error.expose ? error.message : undefined } };
-  }
+  if (error instanceof AuthError) return errorAnswer(error);
   throw error;
 }
 

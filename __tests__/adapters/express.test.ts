@@ -80,7 +80,7 @@ test('by default a rejection is answered at once: status, challenge, JSON body, 
   const missing = await request(app).get('/orders');
   expect(missing.status).toBe(401);
   expect(missing.headers['www-authenticate']).toBe('Bearer realm="api"');
-  expect(missing.body).toEqual({ code: 'ERR_TOKEN_MISSING', message: 'No bearer token: send "Authorization: Bearer <token>"' });
+  expect(missing.body).toEqual({ code: 'ERR_TOKEN_MISSING', error_description: 'No bearer token: send "Authorization: Bearer <token>"' });
 
   const head = await request(app).head('/orders').set('Authorization', 'Bearer not-a-jwt');
   expect(head.status).toBe(401);

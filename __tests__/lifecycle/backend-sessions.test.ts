@@ -85,6 +85,23 @@ describe.each(APPS)('%s: backend sessions bound to Okta', (_name, makeApp) => {
     await request(app).get('/api/me').set('Cookie', cookie).expect(200, { sub: 'alice@example.com' });
   });
 
+  test('the login route answers a rejection with the same status, headers and body as protect()', async () => {
+    const app = makeApp(makeGuard());
+    const expired = okta.token({}, { expiresIn: -120 });
+    const login = await request(app).post('/login').set('Authorization', `Bearer ${expired}`).send({});
+    const api = await request(app).get('/api/me').set('Authorization', `Bearer ${expired}`);
+    expect(login.status).toBe(401);
+    expect(login.body).toEqual({ error: 'invalid_token', code: 'ERR_TOKEN_EXPIRED', error_description: expect.stringMatching(/^The token expired \d+ seconds ago$/) });
+    expect(login.body).toEqual(api.body);
+    expect(login.headers['www-authenticate']).toBe(api.headers['www-authenticate']);
+    // Upstream details stay out of 503 bodies on both.
+    okta.fail('jwks', 'down');
+    const unknownKey = okta.token({}, { header: { kid: 'rotated-in' } });
+    const down = await request(app).post('/login').set('Authorization', `Bearer ${unknownKey}`).send({});
+    expect(down.status).toBe(503);
+    expect(down.body).toEqual({ code: expect.stringMatching(/^ERR_/) });
+  });
+
   test('the access token is refreshed silently behind the cookie', async () => {
     const app = makeApp(makeGuard());
     const { cookie } = await signIn(app, 60);
