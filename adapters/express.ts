@@ -23,7 +23,7 @@ export interface ExpressRefreshHooks {
 export interface ExpressProtectOptions extends ExpressRefreshHooks {
   /**
    * `'respond'` (default): the middleware answers a rejection itself, with the error's status,
-   * `WWW-Authenticate` (and `Retry-After`) and a JSON body `{ error, code, message }` (see
+   * `WWW-Authenticate` (and `Retry-After`) and a JSON body `{ error, code, error_description }` (see
    * {@link errorAnswer}); headers set earlier (CORS…) are kept. `'next'`: the {@link AuthError} goes
    * to `next(err)` for your error handler to render. Other errors always go to `next(err)`.
    */

@@ -20,7 +20,7 @@ export interface KoaRefreshHooks {
 export interface KoaProtectOptions extends KoaRefreshHooks {
   /**
    * `'respond'` (default): the middleware answers a rejection itself, with the error's status,
-   * `WWW-Authenticate` (and `Retry-After`) and a JSON body `{ error, code, message }` (see
+   * `WWW-Authenticate` (and `Retry-After`) and a JSON body `{ error, code, error_description }` (see
    * {@link errorAnswer}); headers set earlier are kept. `'throw'`: the {@link AuthError} is thrown
    * for your error-handling middleware (or Koa's default handler). Other errors are always thrown.
    */

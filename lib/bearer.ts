@@ -104,7 +104,7 @@ function countAuthorization(raw: readonly string[]): number {
   return count;
 }
 
-/** Whether `value` starts with `lower` (lower-case ASCII letters), in any case; allocates nothing (it runs on every request). */
+/** Whether `value` starts with `lower`, in any case; `lower` must hold only lower-case ASCII letters. Allocates nothing (it runs on every request). */
 function startsWithIgnoringCase(value: string, lower: string): boolean {
   if (value.length < lower.length) return false;
   for (let i = 0; i < lower.length; i++) {

@@ -369,7 +369,7 @@ export class CsrfRejectedError extends AuthError {
   }
 }
 
-/** The JSON body of a rejection, as the adapters and the ready-made routes answer it (see {@link errorAnswer}). */
+/** The JSON body of an {@link AuthError}, as the adapters and the ready-made routes answer it (see {@link errorAnswer}). */
 export interface ErrorBody {
   /** The RFC 6750 `error` value, when one applies. */
   error?: BearerErrorValue;

@@ -708,6 +708,8 @@ class TokenGuard implements Guard {
     await this.options.revocation.store?.close().catch(() => undefined);
     this.keys.close();
     this.cache?.clear();
+    this.sessions?.stop();
+    this.introspector?.stop();
     if (this.ownsHttp) await this.http.close?.();
   }
 

@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem, type Discovery } from './discovery';
 import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
 import type { TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, Renewals, shared, UpstreamGate, type Renewable } from './upstream';
+import { formBody, Renewals, shared, Tickets, UpstreamGate, type Renewable } from './upstream';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
 export interface IntrospectionOptions {
@@ -76,6 +76,7 @@ export class Introspector {
   private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly gate: UpstreamGate;
   private readonly renewals: Renewals<Entry>;
+  private readonly tickets = new Tickets();
   hits = 0;
   misses = 0;
   calls = 0;
@@ -88,7 +89,12 @@ export class Introspector {
   ) {
     this.cache = new LRUCache({ max: options.cacheMax });
     this.gate = new UpstreamGate(options.retryAfter, context.clock);
-    this.renewals = new Renewals(options.cacheTtl * 500, (token, entry) => this.cache.peek(token) === entry && !this.inflight.has(token) && this.gate.wait() === 0);
+    this.renewals = new Renewals(
+      options.cacheTtl * 500,
+      options.cacheMax,
+      (token, entry) => this.cache.peek(token) === entry,
+      (token) => !this.inflight.has(token) && this.gate.wait() === 0,
+    );
   }
 
   /** Entries held. */
@@ -118,7 +124,10 @@ export class Introspector {
       return cached;
     }
     this.misses++;
-    return shared(this.inflight, token, () => this.fetch(token, exp));
+    const entry = await shared(this.inflight, token, () => this.fetch(token, exp));
+    // Used by this request (it may have joined a renewal).
+    entry.lastUsed = this.context.clock();
+    return entry;
   }
 
   /** Throws {@link TokenInactiveError} unless the answer is active. */
@@ -128,26 +137,49 @@ export class Introspector {
 
   /** Forgets the answer for a token (logout). */
   forget(token: string): void {
+    this.tickets.revoke(token);
+    this.inflight.delete(token);
     this.cache.delete(token);
   }
 
-  private async fetch(token: string, exp: number | undefined): Promise<Entry> {
-    const answer = await this.gate.run(
-      'introspection',
-      this.context.onEvent,
-      (message, retryAfter, cause) => new IntrospectionUnavailableError(`Introspection ${message}`, retryAfter, { cause }),
-      () => this.call(token),
-    );
+  /** Stops renewals (the guard is closing). */
+  stop(): void {
+    this.renewals.stop();
+  }
+
+  /**
+   * One call and what it teaches. `lastUsed` is the replaced answer's when this call is a renewal
+   * (a renewal is not a use), now otherwise.
+   */
+  private async fetch(token: string, exp: number | undefined, lastUsed?: number): Promise<Entry> {
+    const ticket = this.tickets.issue(token);
+    let answer: IntrospectionAnswer & { sent: number };
+    let current: boolean;
+    try {
+      answer = await this.gate.run(
+        'introspection',
+        this.context.onEvent,
+        (message, retryAfter, cause) => new IntrospectionUnavailableError(`Introspection ${message}`, retryAfter, { cause }),
+        () => this.call(token),
+      );
+    } finally {
+      current = this.tickets.settle(token, ticket);
+    }
     const { sent } = answer;
     const now = this.context.clock();
     const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
     const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;
     const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
-    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom: answer.active ? Math.min(sent + this.options.cacheTtl * 1000, until) : Infinity, lastUsed: now };
-    if (until > now) {
+    const refreshFrom = answer.active ? Math.min(sent + this.options.cacheTtl * 1000, until) : Infinity;
+    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom, lastUsed: lastUsed ?? now };
+    // A token forgotten (logout) while this call was in flight is not cached again.
+    if (current && until > now) {
       this.cache.set(token, entry);
-      // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
-      if (entry.active) this.renewals.add(token, entry, () => void shared(this.inflight, token, () => this.fetch(token, exp)).catch(() => undefined));
+      if (entry.active) {
+        // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
+        const renew = () => void shared(this.inflight, token, () => this.fetch(token, exp, entry.lastUsed)).catch(() => undefined);
+        this.renewals.add(token, entry, renew);
+      }
     }
     return entry;
   }

@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem } from './discovery';
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, Renewals, shared, UpstreamGate, type Renewable } from './upstream';
+import { formBody, Renewals, shared, Tickets, UpstreamGate, type Renewable } from './upstream';
 
 /** Whether a session claim can be looked up: a non-empty string of at most 256 characters. */
 export function usableSessionId(value: unknown): value is string {
@@ -85,6 +85,7 @@ export class SessionChecker {
   private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly gate: UpstreamGate;
   private readonly renewals: Renewals<Entry>;
+  private readonly tickets = new Tickets();
   private apiToken: { header: string; until: number } | undefined;
   private apiTokenPending: Promise<string> | undefined;
   hits = 0;
@@ -99,7 +100,12 @@ export class SessionChecker {
   ) {
     this.cache = new LRUCache({ max: options.cacheMax });
     this.gate = new UpstreamGate(options.retryAfter, context.clock);
-    this.renewals = new Renewals(options.cacheTtl * 500, (sessionId, entry) => this.cache.peek(sessionId) === entry && !this.inflight.has(sessionId) && this.gate.wait() === 0);
+    this.renewals = new Renewals(
+      options.cacheTtl * 500,
+      options.cacheMax,
+      (sessionId, entry) => this.cache.peek(sessionId) === entry,
+      (sessionId) => !this.inflight.has(sessionId) && this.gate.wait() === 0,
+    );
   }
 
   /** Entries held. */
@@ -123,6 +129,8 @@ export class SessionChecker {
     let entry: Entry;
     try {
       entry = await shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp));
+      // Used by this request (it may have joined a renewal).
+      entry.lastUsed = this.context.clock();
     } catch (error) {
       if (cached !== undefined && this.passes(cached) && cached.staleUntil > this.context.clock()) {
         this.staleServed++;
@@ -158,9 +166,21 @@ export class SessionChecker {
     return true;
   }
 
-  /** Forgets what is known of a session (logout). */
+  /** Forgets what is known of a session (logout), including the answer of a call still in flight. */
   forget(sessionId: string): void {
+    this.drop(sessionId);
     this.cache.delete(sessionId);
+  }
+
+  /** Stops renewals (the guard is closing). */
+  stop(): void {
+    this.renewals.stop();
+  }
+
+  /** No call in flight for the session may cache its answer, and the next request starts a new one. */
+  private drop(sessionId: string): void {
+    this.tickets.revoke(sessionId);
+    this.inflight.delete(sessionId);
   }
 
   /**
@@ -178,6 +198,7 @@ export class SessionChecker {
     });
     this.gate.observe(response);
     const now = this.context.clock();
+    this.drop(sessionId);
     this.cache.set(sessionId, { kind: 'ended', status: 'ENDED', until: now + 86_400_000, staleUntil: 0, refreshFrom: Infinity, lastUsed: now });
     if (response.status !== 204 && response.status !== 200 && response.status !== 404) {
       throw new UpstreamProblem(`closing the Okta session answered ${response.status}`);
@@ -195,17 +216,33 @@ export class SessionChecker {
     }
   }
 
-  private async fetch(sessionId: string, tokenExp: number): Promise<Entry> {
-    const entry = await this.gate.run(
-      'sessions',
-      this.context.onEvent,
-      (message, retryAfter, cause) => new SessionsUnavailableError(`The Okta Sessions API ${message}`, retryAfter, { cause }),
-      () => this.call(sessionId, tokenExp),
-    );
-    if (entry.until > this.context.clock()) {
+  /**
+   * One call and what it teaches. `lastUsed` is the replaced answer's when this call is a renewal
+   * (a renewal is not a use), now otherwise.
+   */
+  private async fetch(sessionId: string, tokenExp: number, lastUsed?: number): Promise<Entry> {
+    const ticket = this.tickets.issue(sessionId);
+    let entry: Entry;
+    let current: boolean;
+    try {
+      entry = await this.gate.run(
+        'sessions',
+        this.context.onEvent,
+        (message, retryAfter, cause) => new SessionsUnavailableError(`The Okta Sessions API ${message}`, retryAfter, { cause }),
+        () => this.call(sessionId, tokenExp),
+      );
+    } finally {
+      current = this.tickets.settle(sessionId, ticket);
+    }
+    if (lastUsed !== undefined) entry.lastUsed = lastUsed;
+    // A session forgotten (logout) while this call was in flight keeps what the logout wrote.
+    if (current && entry.until > this.context.clock()) {
       this.cache.set(sessionId, entry);
-      // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
-      if (this.passes(entry)) this.renewals.add(sessionId, entry, () => void shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp)).catch(() => undefined));
+      if (this.passes(entry)) {
+        // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
+        const renew = () => void shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp, entry.lastUsed)).catch(() => undefined);
+        this.renewals.add(sessionId, entry, renew);
+      }
     }
     if (!this.passes(entry)) emit(this.context.onEvent, { type: 'session.ended', status: entry.kind === 'ended' ? 'ENDED' : entry.status });
     return entry;

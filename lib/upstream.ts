@@ -89,14 +89,48 @@ export function formBody(params: Record<string, string>): string {
   return new URLSearchParams(params).toString();
 }
 
-/** One call per key in flight, shared by every concurrent caller; the entry goes when it settles. */
+/**
+ * One call per key in flight, shared by every concurrent caller; the entry goes when it settles
+ * (unless it was already dropped, e.g. by a logout, and another call took its place).
+ */
 export function shared<T>(inflight: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
   let pending = inflight.get(key);
   if (pending === undefined) {
-    pending = start().finally(() => inflight.delete(key));
-    inflight.set(key, pending);
+    const own: Promise<T> = start().finally(() => {
+      if (inflight.get(key) === own) inflight.delete(key);
+    });
+    pending = own;
+    inflight.set(key, own);
   }
   return pending;
+}
+
+/**
+ * Which call for a key is the current one. A key forgotten (logout) while its call is in flight
+ * revokes the ticket, so that the call's answer, given before the logout, is not cached after it.
+ * Holds only keys with a call in flight.
+ */
+export class Tickets {
+  private readonly current = new Map<string, object>();
+
+  /** A new call for `key` starts: its ticket. */
+  issue(key: string): object {
+    const ticket = {};
+    this.current.set(key, ticket);
+    return ticket;
+  }
+
+  /** The call settled: whether its ticket was still the key's current one (then it is spent). */
+  settle(key: string, ticket: object): boolean {
+    if (this.current.get(key) !== ticket) return false;
+    this.current.delete(key);
+    return true;
+  }
+
+  /** The key is forgotten: the call in flight must not cache its answer. */
+  revoke(key: string): void {
+    this.current.delete(key);
+  }
 }
 
 /** A cached upstream answer that can be renewed ahead of its expiry. Times in ms. */
@@ -114,26 +148,44 @@ export interface Renewable {
  * `refreshFrom` has passed, the next request for any key starts the call that replaces it, so that
  * nobody waits at the end of the TTL, while calls per key stay `cacheTtl` apart and no answer serves
  * past its TTL. An answer not used in the last half of its TTL is left to expire (no call for a key
- * nobody asks about). Answers are queued in the order they arrived, which is the order of their
- * `refreshFrom` (up to differences in round-trip time); checking the head costs one comparison.
+ * nobody asks about). Answers are queued in `refreshFrom` order (they arrive nearly in that order,
+ * so an insertion moves back a step or two at most); checking the head costs one comparison. The
+ * queue holds at most about twice the cache's bound: answers the cache has replaced or evicted are
+ * dropped when it grows past that.
  */
 export class Renewals<E extends Renewable> {
   private items: Array<{ key: string; entry: E; renew: () => void } | undefined> = [];
   private head = 0;
+  private stopped = false;
 
   constructor(
     /** Half the TTL, in ms: how recently an answer must have been used to be renewed. */
     private readonly recent: number,
-    /** Whether `entry` is still the one cached for `key` and no call for it is in flight, and calls may go. */
-    private readonly renewable: (key: string, entry: E) => boolean,
+    /** The cache's bound (entries). */
+    private readonly max: number,
+    /** Whether `entry` is still the one cached for `key`. */
+    private readonly cached: (key: string, entry: E) => boolean,
+    /** Whether a call for `key` may start now: none in flight, calls not paused. */
+    private readonly may: (key: string) => boolean,
   ) {}
 
   /** Queues an answer just cached; `renew` starts the call that replaces it (its failure is reported elsewhere). */
   add(key: string, entry: E, renew: () => void): void {
-    if (entry.refreshFrom < entry.until) this.items.push({ key, entry, renew });
+    if (this.stopped || !(entry.refreshFrom < entry.until)) return;
+    const items = this.items;
+    let at = items.length;
+    while (at > this.head && items[at - 1]!.entry.refreshFrom > entry.refreshFrom) at--;
+    items.splice(at, 0, { key, entry, renew });
+    if (items.length - this.head > 2 * this.max + 64) this.compact();
   }
 
-  /** Starts the renewals due at `now`. Called on every request, before the cache is read. */
+  /** Drops the answers the cache no longer holds. */
+  private compact(): void {
+    this.items = this.items.filter((item, i): item is NonNullable<typeof item> => i >= this.head && item !== undefined && this.cached(item.key, item.entry));
+    this.head = 0;
+  }
+
+  /** Starts the renewals due at `now`. Called on every request that consults the cache. */
   run(now: number): void {
     const items = this.items;
     while (this.head < items.length) {
@@ -141,7 +193,7 @@ export class Renewals<E extends Renewable> {
       if (item.entry.refreshFrom > now) break;
       items[this.head++] = undefined;
       const { key, entry } = item;
-      if (entry.until > now && now - entry.lastUsed <= this.recent && this.renewable(key, entry)) item.renew();
+      if (!this.stopped && entry.until > now && now - entry.lastUsed <= this.recent && this.cached(key, entry) && this.may(key)) item.renew();
     }
     if (this.head > 1024 && this.head * 2 >= items.length) {
       items.splice(0, this.head);
@@ -149,8 +201,9 @@ export class Renewals<E extends Renewable> {
     }
   }
 
-  /** Drops every queued renewal. */
-  clear(): void {
+  /** Drops every queued renewal and queues no more (the guard is closing). */
+  stop(): void {
+    this.stopped = true;
     this.items = [];
     this.head = 0;
   }

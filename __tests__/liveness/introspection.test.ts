@@ -131,18 +131,44 @@ describe('caching', () => {
     expect(okta.calls.introspect).toBe(1);
 
     okta.revoke(token);
-    okta.latency('introspect', 400);
+    // The renewal's answer is held for 1.5 s: requests answered meanwhile did not wait for it.
+    okta.fail('introspect', 'slow', { delay: 1500 });
     clock.set(t0 + 20_100);
     const started = Date.now();
     await guard.verifyToken(token, { introspect: true });
-    expect(Date.now() - started).toBeLessThan(300);
     await guard.verifyToken(token, { introspect: true });
+    expect(Date.now() - started).toBeLessThan(1000);
     await waitFor(() => sentAt.length === 2);
     expect(sentAt).toEqual([t0, t0 + 20_100]);
 
     clock.set(t0 + 20_400);
     await expect(guard.verifyToken(token, { introspect: true })).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
     expect(okta.calls.introspect).toBe(2);
+  });
+
+  test('a token logged out while its renewal is in flight is not cached again by that renewal', async () => {
+    makeGuard({ client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
+    let first = true;
+    const handle = okta.handle.bind(okta);
+    okta.handle = (req) => {
+      if (req.path.endsWith('/v1/introspect') && first) {
+        first = false;
+        clock.advance(0.3);
+      }
+      return handle(req);
+    };
+    const token = okta.token({}, { expiresIn: 600 });
+    const t0 = clock.now();
+    await guard.verifyToken(token, { introspect: true });
+    okta.fail('introspect', 'slow', { delay: 300 });
+    clock.set(t0 + 20_100);
+    await guard.verifyToken(token, { introspect: true });
+    await waitFor(() => okta.calls.introspect === 2);
+    await guard.logout({ accessToken: token });
+    expect(guard.stats().introspection?.size).toBe(0);
+    // The renewal answers active after the logout: it must not put the answer back.
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    expect(guard.stats().introspection?.size).toBe(0);
   });
 });
 

@@ -114,13 +114,15 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     expect(okta.calls.sessions).toBe(1);
 
     okta.endSession(session.id);
-    okta.latency('sessions', 400);
+    // The renewal's answer is held for 1.5 s: requests answered meanwhile did not wait for it.
+    okta.fail('sessions', 'slow', { delay: 1500 });
     clock.set(t0 + 30_050);
     const started = Date.now();
     await call('/strict', token).expect(200);
-    expect(Date.now() - started).toBeLessThan(300);
     // The answer still in its TTL served; the new call is on its way, one for any number of requests.
     await call('/strict', token).expect(200);
+    expect(Date.now() - started).toBeLessThan(1000);
+    await waitFor(() => sentAt.length === 2);
     expect(sentAt).toEqual([t0, t0 + 30_050]);
 
     // Past the old answer's TTL, a request waits for the call in flight and gets its verdict.
@@ -279,6 +281,71 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     okta.endSession(session.id);
     await call('/default', token).expect(401);
     await call('/opted-out', token).expect(200);
+  });
+});
+
+describe('renewals never outlive what they renew', () => {
+  let clock: ReturnType<typeof fakeClock>;
+  let okta: MockOkta;
+  let guard: Guard;
+  const strict = { session: 'strict' as const };
+
+  /** A guard whose first Sessions API answer for each session takes 200 ms of its clock (the renewal window). */
+  function setup(sessions: GuardOptions['sessions'] = {}) {
+    clock = fakeClock();
+    okta = mockOkta({ clock: () => clock.now() });
+    guard = createGuard({ issuer: okta.issuer, audience: okta.audience, clock: () => clock.now(), sessions: { apiToken: okta.apiToken, cacheTtl: 30, timeout: 2, ...sessions } });
+    const seen = new Set<string>();
+    const handle = okta.handle.bind(okta);
+    okta.handle = (req) => {
+      if (req.path.startsWith('/api/v1/sessions/') && !seen.has(req.path)) {
+        seen.add(req.path);
+        clock.advance(0.2);
+      }
+      return handle(req);
+    };
+  }
+  afterEach(async () => {
+    await guard.close();
+    okta.close();
+  });
+
+  test('a session revoked while its renewal is in flight is not cached again by that renewal', async () => {
+    setup();
+    const session = okta.session();
+    const t0 = clock.now();
+    await guard.verifyToken(okta.token({ sid: session.id }), strict);
+    okta.fail('sessions', 'slow', { delay: 300 });
+    clock.set(t0 + 30_050);
+    await guard.verifyToken(okta.token({ sid: session.id }), strict);
+    await waitFor(() => okta.calls.sessions === 2);
+    await guard.revoke('sid', session.id);
+    expect(guard.stats().sessions?.size).toBe(0);
+    // The renewal answers ACTIVE after the revocation: it must not put the session back.
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    expect(guard.stats().sessions?.size).toBe(0);
+  });
+
+  test('no renewal while calls are paused by a 429 for another session, nor for an answer the cache evicted', async () => {
+    setup({ cacheMax: 1 });
+    const [first, second] = [okta.session(), okta.session()];
+    const t0 = clock.now();
+    await guard.verifyToken(okta.token({ sid: first.id }), strict);
+    clock.set(t0 + 10_000);
+    await guard.verifyToken(okta.token({ sid: second.id }), strict); // evicts first (cacheMax 1)
+    clock.set(t0 + 30_100);
+    // first's renewal time has passed, but the cache no longer holds it: no call.
+    await guard.verifyToken(okta.token({ sid: second.id }), strict);
+    expect(okta.calls.sessions).toBe(2);
+
+    // second's renewal time comes while a 429 (for anyone) has paused calls: no call either.
+    okta.rateLimit('sessions', { limit: 0, resetIn: 60 });
+    await expect(guard.verifyToken(okta.token({ sid: okta.session().id }), strict)).rejects.toMatchObject({ status: 503 });
+    expect(okta.calls.sessions).toBe(3);
+    clock.set(t0 + 40_150);
+    await guard.verifyToken(okta.token({ sid: second.id }), strict);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(okta.calls.sessions).toBe(3);
   });
 });
 

@@ -6,7 +6,7 @@ import { protect } from 'tokengate/express';
  * An Express API protected by tokengate: `/health` is public, `/me` needs any valid access token,
  * `/orders` also needs the `orders:read` scope. One guard (one key set, one cache) serves every route.
  * A rejection is answered by the middleware itself: status, `WWW-Authenticate`, and a JSON body
- * `{ error, code, message }`.
+ * `{ error, code, error_description }`.
  */
 export function createApp(options: GuardOptions): express.Express {
   const guard = createGuard(options);
