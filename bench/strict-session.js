@@ -2,11 +2,11 @@
 // `npm run bench:strict` — issue 4's workload: a strict-session route (`session: 'strict'`) against
 // a loopback Okta whose Sessions API answers after 50 ms, next to bare Express, in alternating
 // rounds. Reports the throughput ratio (target >= 0.90x bare, warm: 50 tokens / 50 sessions reused)
-// and the Sessions API calls per session id per 30 s TTL window (must be <= 1). Per round it also
-// shows server CPU per request (its ratio does not depend on the load generator keeping up), the
-// Sessions API calls made during the strict cell, and how many requests waited for one: a cell that
-// crosses the end of the cached answers' TTL (about every third round) shows them.
-// BENCH_ROUNDS (5), BENCH_DURATION seconds per cell (5).
+// and the most Sessions API calls for one session id in any 30 s window, from the times the guard
+// sent them (must be <= 1). Per round it also shows server CPU per request (its ratio does not
+// depend on the load generator keeping up), the Sessions API calls made during the strict cell, and
+// how many requests waited for one (about every third round crosses the end of the cached answers'
+// TTL; renewals should keep that near 0). BENCH_ROUNDS (5), BENCH_DURATION seconds per cell (5).
 // Servers run under `taskset -c 1`; this process (load generator and issuer) should run on core 0.
 const { fork } = require('node:child_process');
 const path = require('node:path');
@@ -31,17 +31,23 @@ function start(mode, env) {
   });
 }
 
-const stats = (child) => new Promise((resolve) => {
-  child.once('message', (msg) => resolve({ cpu: msg.user + msg.system, waited: msg.waited }));
-  child.send({ type: 'stats' });
+const stats = (child, sent = false) => new Promise((resolve) => {
+  child.once('message', (msg) => resolve({ cpu: msg.user + msg.system, waited: msg.waited, sent: msg.sent }));
+  child.send({ type: 'stats', sent });
 });
 
-async function load(port, tokens) {
+async function load(port, tokens, options = { connections: 32 }) {
   const requests = tokens.map((token) => ({ method: 'GET', path: '/api/hello', headers: { authorization: `Bearer ${token}` } }));
-  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections: 32, duration: DURATION, requests });
+  const result = await autocannon({ url: `http://127.0.0.1:${port}`, duration: DURATION, requests, ...options });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`wrong answers: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return result;
 }
+
+// While one server is measured, the other gets a trickle (20 requests/s, every session once in
+// 2.5 s), as a service with steady users does: without it the strict server would sit idle for a
+// whole cell and its cached session answers would expire unused, which no busy service sees. Both
+// servers get the same trickle in turn; it costs the measured one's core about 0.3 %.
+const TRICKLE = { connections: 1, overallRate: 20 };
 
 async function main() {
   const { startDevIssuer } = require(path.join(tokengate.dir, 'lib', 'testing', 'index.js'));
@@ -65,7 +71,8 @@ async function main() {
     for (const mode of round % 2 === 0 ? ['bare', 'strict'] : ['strict', 'bare']) {
       const before = await stats(servers[mode].child);
       const callsBefore = calls.length;
-      const result = await load(servers[mode].port, tokens);
+      const other = servers[mode === 'bare' ? 'strict' : 'bare'];
+      const [result] = await Promise.all([load(servers[mode].port, tokens), load(other.port, tokens, TRICKLE)]);
       const after = await stats(servers[mode].child);
       row[mode] = {
         rps: result.requests.average,
@@ -84,12 +91,20 @@ async function main() {
   const median = ratios[Math.floor(ratios.length / 2)];
   const cpuRatios = rounds.map((r) => r.cpuRatio).sort((a, b) => a - b);
   const cpuMedian = cpuRatios[Math.floor(cpuRatios.length / 2)];
-  const windows = new Map();
-  for (const call of calls) {
-    const key = `${call.sid}:${Math.floor((call.at - calls[0].at) / (TTL * 1000))}`;
-    windows.set(key, (windows.get(key) ?? 0) + 1);
+  // Most calls for one session id inside any 30 s window, from the times the guard sent them
+  // (1 ms of tolerance for the clock's resolution), and the closest two calls for one session id.
+  const { sent } = await stats(servers.strict.child, true);
+  const bySid = new Map();
+  for (const { sid, at } of sent) bySid.set(sid, [...(bySid.get(sid) ?? []), at]);
+  let maxPerWindow = 0;
+  let closest = Infinity;
+  for (const times of bySid.values()) {
+    times.sort((a, b) => a - b);
+    for (let i = 0; i < times.length; i++) {
+      maxPerWindow = Math.max(maxPerWindow, times.filter((t) => t >= times[i] && t < times[i] + TTL * 1000 - 1).length);
+      if (i > 0) closest = Math.min(closest, times[i] - times[i - 1]);
+    }
   }
-  const maxPerWindow = Math.max(...windows.values());
   const lines = [
     `| round | bare rps | strict rps | ratio | CPU µs/req bare / strict | CPU ratio | strict p50 / p99 ms | Sessions API calls | requests that waited for them |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
@@ -100,11 +115,11 @@ async function main() {
     ),
     '',
     `median ratio ${median.toFixed(3)} (target >= 0.90), median CPU ratio ${cpuMedian.toFixed(3)}; Sessions API calls: ${calls.length} for 50 session ids, ` +
-      `at most ${maxPerWindow} per session id per ${TTL} s window (must be <= 1)`,
+      `at most ${maxPerWindow} per session id in any ${TTL} s window (must be <= 1; closest two calls for one session id ${Number.isFinite(closest) ? `${(closest / 1000).toFixed(3)} s` : 'n/a'} apart, as sent)`,
   ];
   console.log(lines.join('\n'));
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'strict-session.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, median, cpuMedian, sessionCalls: calls.length, maxCallsPerSessionPerWindow: maxPerWindow }, null, 2));
+  fs.writeFileSync(path.join(__dirname, 'results', 'strict-session.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, median, cpuMedian, sessionCalls: calls.length, callsSent: sent.length, maxCallsPerSessionPerWindow: maxPerWindow, closestCallsMs: closest }, null, 2));
   for (const server of Object.values(servers)) server.child.kill();
   await dev.close();
   if (median < 0.9 || maxPerWindow > 1) process.exitCode = 1;

@@ -280,7 +280,8 @@ export class SessionChecker {
     if (end <= now) return this.ended(now, tokenExp);
     const ttl = this.options.cacheTtl * 1000;
     const until = Math.min(now + ttl, end);
-    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: Math.min(sent + ttl, until), lastUsed: now };
+    // Renewal from 1 ms past cacheTtl after this call went out: calls stay cacheTtl apart even as another millisecond clock sees them.
+    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: Math.min(sent + ttl + 1, until), lastUsed: now };
   }
 
   /** An ended session: remembered until the token's `exp` (at least one TTL), never asked again meanwhile. */

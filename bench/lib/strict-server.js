@@ -8,11 +8,25 @@ const tokengate = require('./tokengate');
 const mode = process.argv[2];
 const app = express();
 let guard;
+// When each Sessions API call went out, per session id, as the guard sent it: the default client,
+// wrapped only to note the time (the issuer's receive times would add transport jitter).
+const sent = [];
 if (mode === 'strict') {
-  guard = tokengate.lib().createGuard({
+  const { createGuard, createHttpClient } = tokengate.lib();
+  const client = createHttpClient();
+  const recording = {
+    request(req) {
+      const match = /\/api\/v1\/sessions\/([^/?]+)$/.exec(req.url);
+      if (match && req.method === 'GET') sent.push({ sid: decodeURIComponent(match[1]), at: Date.now() });
+      return client.request(req);
+    },
+    close: () => client.close(),
+  };
+  guard = createGuard({
     issuer: process.env.BENCH_ISSUER,
     audience: process.env.BENCH_AUDIENCE,
     sessions: { apiToken: process.env.BENCH_API_TOKEN, cacheTtl: 30 },
+    http: recording,
   });
   app.get('/api/hello', tokengate.express().protect(guard, { session: 'strict' }), (_req, res) => res.json({ hello: 'world' }));
 } else {
@@ -25,7 +39,7 @@ process.on('message', (msg) => {
   if (msg && msg.type === 'stats') {
     const cpu = process.cpuUsage();
     // waited: requests of strict routes that waited for the Sessions API (session-cache misses).
-    process.send({ type: 'stats', user: cpu.user, system: cpu.system, waited: guard?.stats().sessions?.misses ?? 0 });
+    process.send({ type: 'stats', user: cpu.user, system: cpu.system, waited: guard?.stats().sessions?.misses ?? 0, sent: msg.sent ? sent : undefined });
   }
 });
 process.on('disconnect', () => process.exit(0));
