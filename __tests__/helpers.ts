@@ -94,3 +94,32 @@ export async function waitFor(condition: () => boolean, timeoutMs = 2000): Promi
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/**
+ * Watches the mocked Okta's calls whose path matches `path`: records, in order, each call's first
+ * capture group (or its path) and the time on `clock` when it arrived, and before it is answered
+ * advances `clock` by `roundTrip(nthForThisPath, nthOverall)` seconds (both 1-based), so that the
+ * guard sees the answer arrive that much later than it sent the call.
+ */
+export function watchOkta(
+  okta: { handle: OktaHandle },
+  path: RegExp,
+  clock: { now(): number; advance(seconds: number): void },
+  roundTrip: (nthForThisPath: number, nthOverall: number) => number = () => 0,
+): Array<[string, number]> {
+  const calls: Array<[string, number]> = [];
+  const perPath = new Map<string, number>();
+  const handle = okta.handle.bind(okta);
+  okta.handle = (req) => {
+    const match = path.exec(req.path);
+    if (match) {
+      calls.push([match[1] ?? req.path, clock.now()]);
+      const nth = (perPath.get(req.path) ?? 0) + 1;
+      perPath.set(req.path, nth);
+      clock.advance(roundTrip(nth, calls.length));
+    }
+    return handle(req);
+  };
+  return calls;
+}
+type OktaHandle = import('tokengate/testing').MockOkta['handle'];

@@ -3,7 +3,9 @@ import nock from 'nock';
 import request from 'supertest';
 import { createGuard, type ClientCredentials, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, waitFor, type Served } from '../helpers';
+import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
+
+const INTROSPECT_PATH = /\/v1\/introspect$/;
 
 const ROUTES = {
   '/lax': undefined,
@@ -113,19 +115,11 @@ describe('caching', () => {
 
   test('an active answer is asked again in its last round trip, without waiting, and never used past its TTL', async () => {
     makeGuard({ introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
-    const sentAt: number[] = [];
-    const handle = okta.handle.bind(okta);
-    okta.handle = (req) => {
-      if (req.path.endsWith('/v1/introspect')) {
-        sentAt.push(clock.now());
-        // The first answer takes 300 ms of the guard's clock to arrive: fresh until 20.3 s.
-        if (sentAt.length === 1) clock.advance(0.3);
-      }
-      return handle(req);
-    };
+    // The first answer takes 300 ms of the guard's clock to arrive: fresh until 20.3 s.
+    const calls = watchOkta(okta, INTROSPECT_PATH, clock, (nth) => (nth === 1 ? 0.3 : 0));
     const token = okta.token({}, { expiresIn: 600 });
     await guard.verifyToken(token, { introspect: true });
-    const t0 = sentAt[0];
+    const t0 = calls[0][1];
     clock.set(t0 + 19_900);
     await guard.verifyToken(token, { introspect: true });
     expect(okta.calls.introspect).toBe(1);
@@ -138,8 +132,8 @@ describe('caching', () => {
     await guard.verifyToken(token, { introspect: true });
     await guard.verifyToken(token, { introspect: true });
     expect(Date.now() - started).toBeLessThan(1000);
-    await waitFor(() => sentAt.length === 2);
-    expect(sentAt).toEqual([t0, t0 + 20_100]);
+    await waitFor(() => calls.length === 2);
+    expect(calls.map(([, at]) => at)).toEqual([t0, t0 + 20_100]);
 
     clock.set(t0 + 20_400);
     await expect(guard.verifyToken(token, { introspect: true })).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
@@ -148,15 +142,7 @@ describe('caching', () => {
 
   test('a token logged out while its renewal is in flight is not cached again by that renewal', async () => {
     makeGuard({ client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
-    let first = true;
-    const handle = okta.handle.bind(okta);
-    okta.handle = (req) => {
-      if (req.path.endsWith('/v1/introspect') && first) {
-        first = false;
-        clock.advance(0.3);
-      }
-      return handle(req);
-    };
+    watchOkta(okta, INTROSPECT_PATH, clock, (nth) => (nth === 1 ? 0.3 : 0));
     const token = okta.token({}, { expiresIn: 600 });
     const t0 = clock.now();
     await guard.verifyToken(token, { introspect: true });

@@ -2,7 +2,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, waitFor, type Served } from '../helpers';
+import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
+
+const SESSIONS_PATH = /^\/api\/v1\/sessions\/(.+)$/;
 
 const ROUTES = {
   '/lax': undefined,
@@ -92,20 +94,12 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
 
   test('under steady traffic the next call goes one round trip before the TTL ends: nobody waits, calls stay cacheTtl apart, no answer serves past its TTL', async () => {
     setup({}, { cacheTtl: 30, timeout: 2 });
-    const sentAt: number[] = [];
-    const handle = okta.handle.bind(okta);
-    okta.handle = (req) => {
-      if (req.path.startsWith('/api/v1/sessions/')) {
-        sentAt.push(clock.now());
-        // The first answer takes 200 ms of the guard's clock to arrive.
-        if (sentAt.length === 1) clock.advance(0.2);
-      }
-      return handle(req);
-    };
+    // The first answer takes 200 ms of the guard's clock to arrive.
+    const calls = watchOkta(okta, SESSIONS_PATH, clock, (_nth, overall) => (overall === 1 ? 0.2 : 0));
     const session = okta.session();
     const token = okta.token({ sid: session.id });
     await call('/strict', token).expect(200);
-    const t0 = sentAt[0];
+    const t0 = calls[0][1];
 
     // Fresh until 30.2 s after t0 (the answer's arrival); from 30 s after the call went out, a request
     // also asks again. Before that, no call.
@@ -122,8 +116,8 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     // The answer still in its TTL served; the new call is on its way, one for any number of requests.
     await call('/strict', token).expect(200);
     expect(Date.now() - started).toBeLessThan(1000);
-    await waitFor(() => sentAt.length === 2);
-    expect(sentAt).toEqual([t0, t0 + 30_050]);
+    await waitFor(() => calls.length === 2);
+    expect(calls.map(([, at]) => at)).toEqual([t0, t0 + 30_050]);
 
     // Past the old answer's TTL, a request waits for the call in flight and gets its verdict.
     clock.set(t0 + 30_250);
@@ -135,17 +129,8 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
 
   test('a due renewal is started by a request for any session, and only for an answer used in the last half of its TTL', async () => {
     setup({}, { cacheTtl: 30 });
-    const asked: Array<[string, number]> = [];
-    const handle = okta.handle.bind(okta);
-    okta.handle = (req) => {
-      const match = /^\/api\/v1\/sessions\/(.+)$/.exec(req.path);
-      if (match) {
-        asked.push([match[1], clock.now()]);
-        // Each answer takes 100 ms of the guard's clock to arrive: the renewal window.
-        clock.advance(0.1);
-      }
-      return handle(req);
-    };
+    // Each answer takes 100 ms of the guard's clock to arrive: the renewal window.
+    const asked = watchOkta(okta, SESSIONS_PATH, clock, () => 0.1);
     const [busy, idle, other] = [okta.session(), okta.session(), okta.session()];
     const t0 = clock.now();
     await call('/strict', okta.token({ sid: busy.id })).expect(200);
@@ -180,12 +165,7 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
   test('a call made ahead of the TTL that fails changes nothing until the TTL ends, then stale-if-error applies', async () => {
     setup({}, { cacheTtl: 30, staleIfError: 60, retryAfter: 5 });
     const token = okta.token({ sid: okta.session().id });
-    const handle = okta.handle.bind(okta);
-    let calls = 0;
-    okta.handle = (req) => {
-      if (req.path.startsWith('/api/v1/sessions/') && ++calls === 1) clock.advance(1);
-      return handle(req);
-    };
+    watchOkta(okta, SESSIONS_PATH, clock, (_nth, overall) => (overall === 1 ? 1 : 0));
     await call('/strict', token).expect(200);
     okta.fail('sessions', 500);
     clock.advance(29.5);
@@ -295,15 +275,7 @@ describe('renewals never outlive what they renew', () => {
     clock = fakeClock();
     okta = mockOkta({ clock: () => clock.now() });
     guard = createGuard({ issuer: okta.issuer, audience: okta.audience, clock: () => clock.now(), sessions: { apiToken: okta.apiToken, cacheTtl: 30, timeout: 2, ...sessions } });
-    const seen = new Set<string>();
-    const handle = okta.handle.bind(okta);
-    okta.handle = (req) => {
-      if (req.path.startsWith('/api/v1/sessions/') && !seen.has(req.path)) {
-        seen.add(req.path);
-        clock.advance(0.2);
-      }
-      return handle(req);
-    };
+    watchOkta(okta, SESSIONS_PATH, clock, (nth) => (nth === 1 ? 0.2 : 0));
   }
   afterEach(async () => {
     await guard.close();
