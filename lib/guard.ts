@@ -704,12 +704,12 @@ class TokenGuard implements Guard {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.sessions?.stop();
+    this.introspector?.stop();
     clearTimeout(this.storeTimer);
     await this.options.revocation.store?.close().catch(() => undefined);
     this.keys.close();
     this.cache?.clear();
-    this.sessions?.stop();
-    this.introspector?.stop();
     if (this.ownsHttp) await this.http.close?.();
   }
 

@@ -148,10 +148,10 @@ export class Introspector {
   }
 
   /**
-   * One call and what it teaches. `lastUsed` is the replaced answer's when this call is a renewal
-   * (a renewal is not a use), now otherwise.
+   * One call and what it teaches. A renewal is not a use: its answer takes the last use of the
+   * answer it `replaced` (read when it lands), a blocking call's answer is used now.
    */
-  private async fetch(token: string, exp: number | undefined, lastUsed?: number): Promise<Entry> {
+  private async fetch(token: string, exp: number | undefined, replaced?: Entry): Promise<Entry> {
     const ticket = this.tickets.issue(token);
     let answer: IntrospectionAnswer & { sent: number };
     let current: boolean;
@@ -172,13 +172,13 @@ export class Introspector {
     const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
     // 1 ms past cacheTtl: the calls stay cacheTtl apart even as another millisecond clock sees them.
     const refreshFrom = answer.active ? Math.min(sent + this.options.cacheTtl * 1000 + 1, until) : Infinity;
-    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom, lastUsed: lastUsed ?? now };
+    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom, lastUsed: replaced?.lastUsed ?? now };
     // A token forgotten (logout) while this call was in flight is not cached again.
     if (current && until > now) {
       this.cache.set(token, entry);
       if (entry.active) {
         // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
-        const renew = () => void shared(this.inflight, token, () => this.fetch(token, exp, entry.lastUsed)).catch(() => undefined);
+        const renew = () => void shared(this.inflight, token, () => this.fetch(token, exp, entry)).catch(() => undefined);
         this.renewals.add(token, entry, renew);
       }
     }

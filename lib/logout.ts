@@ -113,6 +113,9 @@ export async function logout(request: LogoutRequest, context: LogoutContext): Pr
   };
   const refreshTokenRevoked = await revokeAt(request.refreshToken, 'refresh_token');
   const accessTokenRevoked = await revokeAt(request.accessToken, 'access_token');
+  // Again: a request between the first forgetting and the revocation may have introspected the
+  // token (still active at the issuer then) and cached the answer; an opaque token has no jti to deny.
+  if (request.accessToken !== undefined) context.forgetToken(request.accessToken);
   const oktaSessionClosed =
     request.closeOktaSession === false || sid === undefined || context.closeOktaSession === undefined
       ? 'skipped'

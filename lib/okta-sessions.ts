@@ -132,7 +132,8 @@ export class SessionChecker {
       // Used by this request (it may have joined a renewal).
       entry.lastUsed = this.context.clock();
     } catch (error) {
-      if (cached !== undefined && this.passes(cached) && cached.staleUntil > this.context.clock()) {
+      // Only while that answer is still the cached one: a logout meanwhile removed or replaced it.
+      if (cached !== undefined && this.passes(cached) && cached.staleUntil > this.context.clock() && this.cache.peek(sessionId) === cached) {
         this.staleServed++;
         return;
       }
@@ -217,10 +218,10 @@ export class SessionChecker {
   }
 
   /**
-   * One call and what it teaches. `lastUsed` is the replaced answer's when this call is a renewal
-   * (a renewal is not a use), now otherwise.
+   * One call and what it teaches. A renewal is not a use: its answer takes the last use of the
+   * answer it `replaced` (read when it lands), a blocking call's answer is used now.
    */
-  private async fetch(sessionId: string, tokenExp: number, lastUsed?: number): Promise<Entry> {
+  private async fetch(sessionId: string, tokenExp: number, replaced?: Entry): Promise<Entry> {
     const ticket = this.tickets.issue(sessionId);
     let entry: Entry;
     let current: boolean;
@@ -234,13 +235,13 @@ export class SessionChecker {
     } finally {
       current = this.tickets.settle(sessionId, ticket);
     }
-    if (lastUsed !== undefined) entry.lastUsed = lastUsed;
+    if (replaced !== undefined) entry.lastUsed = replaced.lastUsed;
     // A session forgotten (logout) while this call was in flight keeps what the logout wrote.
     if (current && entry.until > this.context.clock()) {
       this.cache.set(sessionId, entry);
       if (this.passes(entry)) {
         // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
-        const renew = () => void shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp, entry.lastUsed)).catch(() => undefined);
+        const renew = () => void shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp, entry)).catch(() => undefined);
         this.renewals.add(sessionId, entry, renew);
       }
     }

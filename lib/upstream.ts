@@ -137,7 +137,7 @@ export class Tickets {
 export interface Renewable {
   /** Fresh until then. */
   until: number;
-  /** Renewal may start then: `cacheTtl` after the request for this answer was sent. */
+  /** Renewal may start then: `cacheTtl` (plus 1 ms) after the request for this answer was sent. */
   refreshFrom: number;
   /** Last time a request was decided by this answer. */
   lastUsed: number;
@@ -145,13 +145,14 @@ export interface Renewable {
 
 /**
  * Renews cached answers that are still in use, in their last round trip: once an answer's
- * `refreshFrom` has passed, the next request for any key starts the call that replaces it, so that
- * nobody waits at the end of the TTL, while calls per key stay `cacheTtl` apart and no answer serves
- * past its TTL. An answer not used in the last half of its TTL is left to expire (no call for a key
- * nobody asks about). Answers are queued in `refreshFrom` order (they arrive nearly in that order,
- * so an insertion moves back a step or two at most); checking the head costs one comparison. The
- * queue holds at most about twice the cache's bound: answers the cache has replaced or evicted are
- * dropped when it grows past that.
+ * `refreshFrom` has passed, the next request for any key starts the call that replaces it. Requests
+ * do not wait at the end of the TTL (only those arriving after it, while a renewal slower than the
+ * previous call is still on its way, join that call); calls per key stay `cacheTtl` apart; no answer
+ * serves past its TTL. An answer not used in the last half of its TTL is left to expire (no call for
+ * a key nobody asks about). Answers are queued in `refreshFrom` order: they arrive nearly in that
+ * order, so an insertion usually moves back a step or two (past every slower call at worst), and
+ * checking the head costs one comparison. The queue holds at most about twice the cache's bound:
+ * answers the cache has replaced or evicted are dropped when it grows past that.
  */
 export class Renewals<E extends Renewable> {
   private items: Array<{ key: string; entry: E; renew: () => void } | undefined> = [];
@@ -188,17 +189,21 @@ export class Renewals<E extends Renewable> {
   /** Starts the renewals due at `now`. Called on every request that consults the cache. */
   run(now: number): void {
     const items = this.items;
+    if (this.head >= items.length || items[this.head]!.entry.refreshFrom > now) return;
+    const due: Array<() => void> = [];
     while (this.head < items.length) {
       const item = items[this.head]!;
       if (item.entry.refreshFrom > now) break;
       items[this.head++] = undefined;
       const { key, entry } = item;
-      if (!this.stopped && entry.until > now && now - entry.lastUsed <= this.recent && this.cached(key, entry) && this.may(key)) item.renew();
+      if (!this.stopped && entry.until > now && now - entry.lastUsed <= this.recent && this.cached(key, entry) && this.may(key)) due.push(item.renew);
     }
     if (this.head > 1024 && this.head * 2 >= items.length) {
       items.splice(0, this.head);
       this.head = 0;
     }
+    // Started once the queue is consistent again, whatever a renewal does synchronously.
+    for (const renew of due) renew();
   }
 
   /** Drops every queued renewal and queues no more (the guard is closing). */

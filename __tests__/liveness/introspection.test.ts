@@ -275,6 +275,39 @@ describe('introspection-only mode for tokens that cannot be verified locally', (
     await expect(guard.verifyToken(token)).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
   });
 
+  test('logout of an opaque token: a request answered while the issuer is revoking it leaves nothing cached', async () => {
+    guard = createGuard({
+      issuer: org.issuer,
+      audience: org.audience,
+      clock: () => clock.now(),
+      client: { clientId: org.clientId, clientSecret: org.clientSecret },
+      introspection: { opaque: true },
+      endpoints: { revocation: 'https://revocation.example.test/revoke' },
+    });
+    const token = org.opaqueToken();
+    // The issuer takes 300 ms to revoke the token: until then its introspection still says active.
+    let revoking = false;
+    nock('https://revocation.example.test')
+      .post('/revoke')
+      .reply(function (_uri, _body, callback) {
+        revoking = true;
+        setTimeout(() => {
+          org.revoke(token);
+          callback(null, [200, '']);
+        }, 300);
+      });
+    await guard.verifyToken(token);
+    const loggingOut = guard.logout({ accessToken: token });
+    // Meanwhile a request introspects the token again, after logout forgot it: active, cached.
+    await waitFor(() => revoking);
+    await guard.verifyToken(token);
+    expect(guard.stats().introspection?.size).toBe(1);
+    const result = await loggingOut;
+    expect(result.accessTokenRevoked).toBe('done');
+    expect(guard.stats().introspection?.size).toBe(0);
+    await expect(guard.verifyToken(token)).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
+  });
+
   test('without opaque mode, an opaque token is simply malformed, and introspection is never asked', async () => {
     guard = orgGuard(false);
     await expect(guard.verifyToken(org.opaqueToken())).rejects.toMatchObject({ code: 'ERR_TOKEN_MALFORMED', status: 401 });
