@@ -12,7 +12,11 @@ export interface IntrospectionOptions {
   client?: ClientCredentials;
   /** Introspection endpoint. Default: `introspection_endpoint` from discovery. */
   endpoint?: string;
-  /** How long an active answer is reused, in seconds (never past the token's `exp`). Default 30. */
+  /**
+   * How long an active answer is reused, in seconds from its arrival (never past the token's `exp`);
+   * an answer in use is renewed `cacheTtl` after the previous call went out, while it still serves.
+   * Default 30.
+   */
   cacheTtl?: number;
   /** How long an inactive answer is reused when the token's `exp` is unknown (opaque tokens), in seconds. Default 300. */
   inactiveTtl?: number;

@@ -26,7 +26,11 @@ export interface SessionOptions {
   claim?: string;
   /** Session statuses that pass. Default `['ACTIVE']`. */
   acceptStatuses?: readonly string[];
-  /** How long a passing answer is reused per session id, in seconds (never past the session's `expiresAt`). Default 30; at most 300. */
+  /**
+   * How long a passing answer is reused per session id, in seconds from its arrival (never past the
+   * session's `expiresAt`); an answer in use is renewed `cacheTtl` after the previous call went out,
+   * while it still serves. Default 30; at most 300.
+   */
   cacheTtl?: number;
   /** How long past `cacheTtl` a passing answer may still be served while the API is rate-limited or down, in seconds. Default 120. */
   staleIfError?: number;
