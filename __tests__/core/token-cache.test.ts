@@ -111,3 +111,20 @@ test('policy checks run on every hit: a cached token still needs the route scope
   await guard.verifyToken(token, { scopes: ['orders:read'] });
   await expect(guard.verifyToken(token, { scopes: ['orders:write'] })).rejects.toMatchObject({ code: 'ERR_INSUFFICIENT_SCOPE', status: 403 });
 });
+
+test('a token that shares the signature of a cached token is a miss: verified in full, and the cached token stays', async () => {
+  const guard = guardFor();
+  const token = okta.token({ sub: 'alice@example.com' });
+  const alice = await guard.verifyToken(token);
+  // The cache is keyed by the end of the signature; a hit needs the whole token to match.
+  const [header, payload, signature] = token.split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+  const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: 'mallory@example.com' })).toString('base64url')}.${signature}`;
+  await expect(guard.verifyToken(forged)).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID', status: 401 });
+  await expect(guard.verifyToken(forged)).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID' });
+  expect(await guard.verifyToken(token)).toBe(alice);
+  expect(guard.stats().tokenCache).toMatchObject({ size: 1, hits: 1 });
+  // Forgetting the forged token (a logout that names it) does not evict the genuine one.
+  await guard.logout({ accessToken: forged });
+  expect(guard.stats().tokenCache?.size).toBe(1);
+});
