@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem, type Discovery } from './discovery';
 import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
 import type { TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, Renewals, shared, Tickets, UpstreamGate, type Renewable } from './upstream';
+import { Calls, formBody, Renewals, UpstreamGate, type Renewable } from './upstream';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
 export interface IntrospectionOptions {
@@ -77,10 +77,9 @@ export interface IntrospectorContext {
  */
 export class Introspector {
   private readonly cache: LRUCache<string, Entry>;
-  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly inflight = new Calls<Entry>();
   private readonly gate: UpstreamGate;
   private readonly renewals: Renewals<Entry>;
-  private readonly tickets = new Tickets();
   hits = 0;
   misses = 0;
   calls = 0;
@@ -93,12 +92,7 @@ export class Introspector {
   ) {
     this.cache = new LRUCache({ max: options.cacheMax });
     this.gate = new UpstreamGate(options.retryAfter, context.clock);
-    this.renewals = new Renewals(
-      options.cacheTtl * 500,
-      options.cacheMax,
-      (token, entry) => this.cache.peek(token) === entry,
-      (token) => !this.inflight.has(token) && this.gate.wait() === 0,
-    );
+    this.renewals = new Renewals(options.cacheTtl * 500, options.cacheMax, this.cache, this.inflight, this.gate);
   }
 
   /** Entries held. */
@@ -117,18 +111,14 @@ export class Introspector {
    * {@link IntrospectionUnavailableError} when the endpoint cannot answer.
    */
   async introspect(token: string, exp: number | undefined): Promise<IntrospectionAnswer> {
-    const now = this.context.clock();
     const cached = this.cache.get(token);
-    const fresh = cached !== undefined && cached.until > now;
-    if (fresh) cached.lastUsed = now;
     // Active answers in use are renewed in their last round trip (see Renewals).
-    this.renewals.run(now);
-    if (fresh) {
+    if (this.renewals.visit(cached, this.context.clock())) {
       this.hits++;
-      return cached;
+      return cached!;
     }
     this.misses++;
-    const entry = await shared(this.inflight, token, () => this.fetch(token, exp));
+    const entry = await this.inflight.share(token, () => this.fetch(token, exp));
     // Used by this request (it may have joined a renewal).
     entry.lastUsed = this.context.clock();
     return entry;
@@ -141,8 +131,7 @@ export class Introspector {
 
   /** Forgets the answer for a token (logout). */
   forget(token: string): void {
-    this.tickets.revoke(token);
-    this.inflight.delete(token);
+    this.inflight.drop(token);
     this.cache.delete(token);
   }
 
@@ -156,19 +145,14 @@ export class Introspector {
    * answer it `replaced` (read when it lands), a blocking call's answer is used now.
    */
   private async fetch(token: string, exp: number | undefined, replaced?: Entry): Promise<Entry> {
-    const ticket = this.tickets.issue(token);
-    let answer: IntrospectionAnswer & { sent: number };
-    let current: boolean;
-    try {
-      answer = await this.gate.run(
+    const { value: answer, current } = await this.inflight.ticketed(token, () =>
+      this.gate.run(
         'introspection',
         this.context.onEvent,
         (message, retryAfter, cause) => new IntrospectionUnavailableError(`Introspection ${message}`, retryAfter, { cause }),
         () => this.call(token),
-      );
-    } finally {
-      current = this.tickets.settle(token, ticket);
-    }
+      ),
+    );
     const { sent } = answer;
     const now = this.context.clock();
     const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
@@ -180,11 +164,7 @@ export class Introspector {
     // A token forgotten (logout) while this call was in flight is not cached again.
     if (current && until > now) {
       this.cache.set(token, entry);
-      if (entry.active) {
-        // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
-        const renew = () => void shared(this.inflight, token, () => this.fetch(token, exp, entry)).catch(() => undefined);
-        this.renewals.add(token, entry, renew);
-      }
+      if (entry.active) this.renewals.add(token, entry, () => this.fetch(token, exp, entry));
     }
     return entry;
   }

@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem } from './discovery';
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { formBody, Renewals, shared, Tickets, UpstreamGate, type Renewable } from './upstream';
+import { Calls, formBody, Renewals, UpstreamGate, type Renewable } from './upstream';
 
 /** Whether a session claim can be looked up: a non-empty string of at most 256 characters. */
 export function usableSessionId(value: unknown): value is string {
@@ -86,10 +86,9 @@ export interface SessionContext {
  */
 export class SessionChecker {
   private readonly cache: LRUCache<string, Entry>;
-  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly inflight = new Calls<Entry>();
   private readonly gate: UpstreamGate;
   private readonly renewals: Renewals<Entry>;
-  private readonly tickets = new Tickets();
   private apiToken: { header: string; until: number } | undefined;
   private apiTokenPending: Promise<string> | undefined;
   hits = 0;
@@ -104,12 +103,7 @@ export class SessionChecker {
   ) {
     this.cache = new LRUCache({ max: options.cacheMax });
     this.gate = new UpstreamGate(options.retryAfter, context.clock);
-    this.renewals = new Renewals(
-      options.cacheTtl * 500,
-      options.cacheMax,
-      (sessionId, entry) => this.cache.peek(sessionId) === entry,
-      (sessionId) => !this.inflight.has(sessionId) && this.gate.wait() === 0,
-    );
+    this.renewals = new Renewals(options.cacheTtl * 500, options.cacheMax, this.cache, this.inflight, this.gate);
   }
 
   /** Entries held. */
@@ -132,7 +126,7 @@ export class SessionChecker {
     this.misses++;
     let entry: Entry;
     try {
-      entry = await shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp));
+      entry = await this.inflight.share(sessionId, () => this.fetch(sessionId, tokenExp));
       // Used by this request (it may have joined a renewal).
       entry.lastUsed = this.context.clock();
     } catch (error) {
@@ -156,36 +150,25 @@ export class SessionChecker {
   }
 
   /**
-   * Starts the renewals that are due (see {@link Renewals}), then judges a cached answer that is
-   * still fresh (counted as a hit); `false` for none or a stale one.
+   * Starts the renewals that are due (see {@link Renewals.visit}), then judges a cached answer that
+   * is still fresh (counted as a hit); `false` for none or a stale one.
    */
   private applyFresh(cached: Entry | undefined): boolean {
-    const now = this.context.clock();
-    const fresh = cached !== undefined && cached.until > now;
-    // Marked as used first: a request in an answer's own renewal window renews it.
-    if (fresh) cached.lastUsed = now;
-    this.renewals.run(now);
-    if (!fresh) return false;
+    if (!this.renewals.visit(cached, this.context.clock())) return false;
     this.hits++;
-    this.judge(cached);
+    this.judge(cached!);
     return true;
   }
 
   /** Forgets what is known of a session (logout), including the answer of a call still in flight. */
   forget(sessionId: string): void {
-    this.drop(sessionId);
+    this.inflight.drop(sessionId);
     this.cache.delete(sessionId);
   }
 
   /** Stops renewals (the guard is closing). */
   stop(): void {
     this.renewals.stop();
-  }
-
-  /** No call in flight for the session may cache its answer, and the next request starts a new one. */
-  private drop(sessionId: string): void {
-    this.tickets.revoke(sessionId);
-    this.inflight.delete(sessionId);
   }
 
   /**
@@ -203,7 +186,7 @@ export class SessionChecker {
     });
     this.gate.observe(response);
     const now = this.context.clock();
-    this.drop(sessionId);
+    this.inflight.drop(sessionId);
     this.cache.set(sessionId, { kind: 'ended', status: 'ENDED', until: now + 86_400_000, staleUntil: 0, refreshFrom: Infinity, lastUsed: now });
     if (response.status !== 204 && response.status !== 200 && response.status !== 404) {
       throw new UpstreamProblem(`closing the Okta session answered ${response.status}`);
@@ -226,28 +209,19 @@ export class SessionChecker {
    * answer it `replaced` (read when it lands), a blocking call's answer is used now.
    */
   private async fetch(sessionId: string, tokenExp: number, replaced?: Entry): Promise<Entry> {
-    const ticket = this.tickets.issue(sessionId);
-    let entry: Entry;
-    let current: boolean;
-    try {
-      entry = await this.gate.run(
+    const { value: entry, current } = await this.inflight.ticketed(sessionId, () =>
+      this.gate.run(
         'sessions',
         this.context.onEvent,
         (message, retryAfter, cause) => new SessionsUnavailableError(`The Okta Sessions API ${message}`, retryAfter, { cause }),
         () => this.call(sessionId, tokenExp),
-      );
-    } finally {
-      current = this.tickets.settle(sessionId, ticket);
-    }
+      ),
+    );
     if (replaced !== undefined) entry.lastUsed = replaced.lastUsed;
     // A session forgotten (logout) while this call was in flight keeps what the logout wrote.
     if (current && entry.until > this.context.clock()) {
       this.cache.set(sessionId, entry);
-      if (this.passes(entry)) {
-        // Nobody waits on a renewal: its failure is reported and paces later calls through the gate.
-        const renew = () => void shared(this.inflight, sessionId, () => this.fetch(sessionId, tokenExp, entry)).catch(() => undefined);
-        this.renewals.add(sessionId, entry, renew);
-      }
+      if (this.passes(entry)) this.renewals.add(sessionId, entry, () => this.fetch(sessionId, tokenExp, entry));
     }
     if (!this.passes(entry)) emit(this.context.onEvent, { type: 'session.ended', status: entry.kind === 'ended' ? 'ENDED' : entry.status });
     return entry;

@@ -90,46 +90,56 @@ export function formBody(params: Record<string, string>): string {
 }
 
 /**
- * One call per key in flight, shared by every concurrent caller; the entry goes when it settles
- * (unless it was already dropped, e.g. by a logout, and another call took its place).
+ * The calls in flight to an upstream, per key: one at a time, shared by every concurrent caller.
+ * A key forgotten (logout) while its call is in flight is dropped: the call's answer, given before
+ * the logout, is not cached after it (see {@link Calls.ticketed}), and the next request starts a
+ * new call. Holds only keys with a call in flight.
  */
-export function shared<T>(inflight: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
-  let pending = inflight.get(key);
-  if (pending === undefined) {
-    const own: Promise<T> = start().finally(() => {
-      if (inflight.get(key) === own) inflight.delete(key);
-    });
-    pending = own;
-    inflight.set(key, own);
+export class Calls<T> {
+  private readonly pending = new Map<string, Promise<T>>();
+  private readonly tickets = new Map<string, object>();
+
+  /** The call in flight for `key`, or a new one from `start`; the entry goes when it settles (unless a newer call took its place). */
+  share(key: string, start: () => Promise<T>): Promise<T> {
+    let pending = this.pending.get(key);
+    if (pending === undefined) {
+      const own: Promise<T> = start().finally(() => {
+        if (this.pending.get(key) === own) this.pending.delete(key);
+      });
+      pending = own;
+      this.pending.set(key, own);
+    }
+    return pending;
   }
-  return pending;
-}
 
-/**
- * Which call for a key is the current one. A key forgotten (logout) while its call is in flight
- * revokes the ticket, so that the call's answer, given before the logout, is not cached after it.
- * Holds only keys with a call in flight.
- */
-export class Tickets {
-  private readonly current = new Map<string, object>();
+  /** Whether a call for `key` is in flight. */
+  has(key: string): boolean {
+    return this.pending.has(key);
+  }
 
-  /** A new call for `key` starts: its ticket. */
-  issue(key: string): object {
+  /** Runs one call for `key`; `current` is false when the key was dropped while it ran (do not cache its answer). */
+  async ticketed<R>(key: string, call: () => Promise<R>): Promise<{ value: R; current: boolean }> {
     const ticket = {};
-    this.current.set(key, ticket);
-    return ticket;
+    this.tickets.set(key, ticket);
+    const settle = (): boolean => {
+      const current = this.tickets.get(key) === ticket;
+      if (current) this.tickets.delete(key);
+      return current;
+    };
+    let value: R;
+    try {
+      value = await call();
+    } catch (error) {
+      settle();
+      throw error;
+    }
+    return { value, current: settle() };
   }
 
-  /** The call settled: whether its ticket was still the key's current one (then it is spent). */
-  settle(key: string, ticket: object): boolean {
-    if (this.current.get(key) !== ticket) return false;
-    this.current.delete(key);
-    return true;
-  }
-
-  /** The key is forgotten: the call in flight must not cache its answer. */
-  revoke(key: string): void {
-    this.current.delete(key);
+  /** The key is forgotten: the call in flight must not cache its answer, and the next request starts a new one. */
+  drop(key: string): void {
+    this.tickets.delete(key);
+    this.pending.delete(key);
   }
 }
 
@@ -164,15 +174,33 @@ export class Renewals<E extends Renewable> {
     private readonly recent: number,
     /** The cache's bound (entries). */
     private readonly max: number,
-    /** Whether `entry` is still the one cached for `key`. */
-    private readonly cached: (key: string, entry: E) => boolean,
-    /** Whether a call for `key` may start now: none in flight, calls not paused. */
-    private readonly may: (key: string) => boolean,
+    /** The cache of answers: an answer it no longer holds is not renewed. */
+    private readonly cache: { peek(key: string): E | undefined },
+    /** The upstream's calls: a renewal is one of them, and none starts while another is in flight. */
+    private readonly calls: Calls<E>,
+    /** The upstream's gate: no renewal while calls are paused. */
+    private readonly gate: UpstreamGate,
   ) {}
 
-  /** Queues an answer just cached; `renew` starts the call that replaces it (its failure is reported elsewhere). */
-  add(key: string, entry: E, renew: () => void): void {
+  /**
+   * What every request does before it uses a cached answer: marks a fresh one as used (first, so
+   * that a request in an answer's own renewal window renews it), then starts the renewals due.
+   * Returns whether `cached` is fresh at `now`.
+   */
+  visit(cached: E | undefined, now: number): boolean {
+    const fresh = cached !== undefined && cached.until > now;
+    if (fresh) cached.lastUsed = now;
+    this.run(now);
+    return fresh;
+  }
+
+  /**
+   * Queues an answer just cached; `start` is the call that replaces it. Nobody waits on a renewal:
+   * its failure is reported, and paces later calls, through the gate.
+   */
+  add(key: string, entry: E, start: () => Promise<E>): void {
     if (this.stopped || !(entry.refreshFrom < entry.until)) return;
+    const renew = (): void => void this.calls.share(key, start).catch(() => undefined);
     const items = this.items;
     let at = items.length;
     while (at > this.head && items[at - 1]!.entry.refreshFrom > entry.refreshFrom) at--;
@@ -182,12 +210,12 @@ export class Renewals<E extends Renewable> {
 
   /** Drops the answers the cache no longer holds. */
   private compact(): void {
-    this.items = this.items.filter((item, i): item is NonNullable<typeof item> => i >= this.head && item !== undefined && this.cached(item.key, item.entry));
+    this.items = this.items.filter((item, i): item is NonNullable<typeof item> => i >= this.head && item !== undefined && this.cache.peek(item.key) === item.entry);
     this.head = 0;
   }
 
-  /** Starts the renewals due at `now`. Called on every request that consults the cache. */
-  run(now: number): void {
+  /** Starts the renewals due at `now`. */
+  private run(now: number): void {
     const items = this.items;
     if (this.head >= items.length || items[this.head]!.entry.refreshFrom > now) return;
     const due: Array<() => void> = [];
@@ -196,7 +224,8 @@ export class Renewals<E extends Renewable> {
       if (item.entry.refreshFrom > now) break;
       items[this.head++] = undefined;
       const { key, entry } = item;
-      if (!this.stopped && entry.until > now && now - entry.lastUsed <= this.recent && this.cached(key, entry) && this.may(key)) due.push(item.renew);
+      const renewable = entry.until > now && now - entry.lastUsed <= this.recent && this.cache.peek(key) === entry;
+      if (!this.stopped && renewable && !this.calls.has(key) && this.gate.wait() === 0) due.push(item.renew);
     }
     if (this.head > 1024 && this.head * 2 >= items.length) {
       items.splice(0, this.head);
