@@ -1,6 +1,7 @@
 'use strict';
-// Child process for the strict-session benchmark: `node strict-server.js bare|strict`, under
-// `taskset -c 1`. Reads the dev issuer from BENCH_ISSUER / BENCH_AUDIENCE / BENCH_API_TOKEN.
+// Child process for the strict-session benchmark: `node strict-server.js bare|lax|strict`, under
+// `taskset -c 1` (or valgrind, for bench/instructions.js). `lax` is the same guard on a route
+// without the session check. Reads the dev issuer from BENCH_ISSUER / BENCH_AUDIENCE / BENCH_API_TOKEN.
 const http = require('node:http');
 const express = require('express');
 const tokengate = require('./tokengate');
@@ -11,7 +12,7 @@ let guard;
 // When each Sessions API call went out, per session id, as the guard sent it: the default client,
 // wrapped only to note the time (the issuer's receive times would add transport jitter).
 const sent = [];
-if (mode === 'strict') {
+if (mode === 'strict' || mode === 'lax') {
   const { createGuard, createHttpClient } = tokengate.lib();
   const client = createHttpClient();
   const recording = {
@@ -22,13 +23,17 @@ if (mode === 'strict') {
     },
     close: () => client.close(),
   };
+  // BENCH_SESSION_TTL and BENCH_UPSTREAM_TIMEOUT (seconds) are for bench/instructions.js, whose
+  // servers run about 50 times slower under valgrind; otherwise the defaults apply (30 s TTL as in the issue).
+  const timeout = process.env.BENCH_UPSTREAM_TIMEOUT === undefined ? undefined : Number(process.env.BENCH_UPSTREAM_TIMEOUT);
   guard = createGuard({
     issuer: process.env.BENCH_ISSUER,
     audience: process.env.BENCH_AUDIENCE,
-    sessions: { apiToken: process.env.BENCH_API_TOKEN, cacheTtl: 30 },
+    keySet: { timeout },
+    sessions: { apiToken: process.env.BENCH_API_TOKEN, cacheTtl: Number(process.env.BENCH_SESSION_TTL ?? 30), timeout },
     http: recording,
   });
-  app.get('/api/hello', tokengate.express().protect(guard, { session: 'strict' }), (_req, res) => res.json({ hello: 'world' }));
+  app.get('/api/hello', tokengate.express().protect(guard, mode === 'strict' ? { session: 'strict' } : undefined), (_req, res) => res.json({ hello: 'world' }));
 } else {
   app.get('/api/hello', (_req, res) => res.json({ hello: 'world' }));
 }

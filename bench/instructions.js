@@ -1,0 +1,137 @@
+'use strict';
+// `npm run bench:instructions` — machine instructions per request, counted by valgrind's callgrind
+// over every thread of the server (GC helpers included), for bare Express and tokengate routes
+// (bench/lib/strict-server.js: `bare`, `lax` = protect(), `strict` = session: 'strict' against the
+// loopback dev issuer, Sessions API 50 ms away). Time on this machine moves by up to 40 % within a
+// run; instruction counts do not, so a change of 1 % shows here when a throughput run cannot see it.
+// GC and JIT timing still move a run's total by up to about ±10 000 instructions; the breakdown by
+// kind of work (inline-cache misses, hidden-class building, GC, ...) is steadier than the total.
+//
+// Each server runs under callgrind (about 50x slower), gets BENCH_WARMUP_REQUESTS (8000) requests,
+// its counters are zeroed, then BENCH_REQUESTS (4000) are counted, BENCH_CONNECTIONS (4) at once, 50 tokens of 50
+// sessions round-robin. Servers run in parallel (counts do not depend on contention). Needs valgrind
+// (`apt-get install valgrind`). Usage: node bench/instructions.js [mode ...] (default: bare strict).
+// Writes bench/results/instructions.json.
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const tokengate = require('./lib/tokengate');
+
+const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 8000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4);
+const MODES = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['bare', 'strict'];
+
+/** What a function of the profile does, by its name: V8's runtime, GC, builtins, the JIT's code... */
+function kindOf(name) {
+  if (/^0x[0-9a-f]+$/.test(name)) return 'JavaScript (JIT code)';
+  if (/Marking|Scaveng|Sweep|Heap::|heap::|Evacuat|MemoryChunk|Remembered|WriteBarrier|MemoryAllocator|Ephemeron/.test(name)) return 'garbage collection';
+  if (/LookupIterator|IC::|IC_Miss|StubCache|FeedbackNexus|FieldIndex|LoadHandler|PrototypeIterator|Builtins_\w*IC/.test(name)) return 'inline-cache misses';
+  if (/MigrateToMap|DescriptorArray|Map::|TransitionsAccessor|MakePrototypesFast|TransitionArray|PrototypeInfo/.test(name)) return 'hidden classes';
+  if (/compiler::|Compile|Parser|Bytecode|Scanner|Maglev|baseline/i.test(name)) return 'compilation';
+  if (/^Builtins_/.test(name)) return 'other builtins';
+  if (/llhttp|node::|uv_|libc|malloc|free|mem(cpy|move|chr|set)|writev|epoll/.test(name)) return 'Node and libc';
+  return 'other V8';
+}
+
+/** Self cost per kind of work, from callgrind_annotate's per-function listing. */
+function breakdown(file) {
+  const listing = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], { maxBuffer: 256 * 1024 * 1024 }).toString();
+  const kinds = {};
+  for (const line of listing.split('\n')) {
+    const match = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(?:\?\?\?:)?(.*?)(?: \[[^\]]*\])?$/.exec(line);
+    if (!match) continue;
+    const name = match[2];
+    // callgrind_annotate also lists the callers above everything (main, the event loop) with their inclusive cost.
+    if (/PROGRAM TOTALS|libc_start|below main|^main$|NodeMainInstance|SpinEventLoop|node::Start\(|^0x0+1ab70$|clone\.S|start_thread/.test(name)) continue;
+    const kind = kindOf(name);
+    kinds[kind] = (kinds[kind] ?? 0) + Number(match[1].replace(/,/g, ''));
+  }
+  return kinds;
+}
+
+async function count(mode, env, tokens, dir) {
+  const out = path.join(dir, `callgrind-${mode}.out`);
+  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all', `--callgrind-out-file=${out}`, process.execPath, path.join(__dirname, 'lib', 'strict-server.js'), mode], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  const port = await new Promise((resolve, reject) => {
+    child.once('message', (msg) => resolve(msg.port));
+    child.once('exit', (code) => reject(new Error(`${mode} server under valgrind exited (${code}): ${stderr}`)));
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  let next = 0;
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const token = tokens[next++ % tokens.length];
+      http.get({ host: '127.0.0.1', port, path: '/api/hello', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${mode}: status ${res.statusCode}`))));
+      }).on('error', reject);
+    });
+  const run = async (n) => {
+    let left = n;
+    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+      while (left-- > 0) await one();
+    }));
+  };
+  await run(WARMUP);
+  execFileSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' });
+  await run(REQUESTS);
+  execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
+  agent.destroy();
+  const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`callgrind-${mode}.out.`));
+  if (dumps.length !== 1) throw new Error(`${mode}: expected one callgrind dump, found ${dumps.length}`);
+  const file = path.join(dir, dumps[0]);
+  const total = Number(/^summary: (\d+)/m.exec(fs.readFileSync(file, 'utf8'))?.[1]);
+  const kinds = breakdown(file);
+  child.kill('SIGKILL');
+  const perRequest = (n) => Math.round(n / REQUESTS);
+  return { mode, instructions: perRequest(total), kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, perRequest(v)])) };
+}
+
+async function main() {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('bench:instructions needs valgrind (apt-get install valgrind)');
+  }
+  const { startDevIssuer } = require(path.join(tokengate.dir, 'lib', 'testing', 'index.js'));
+  const dev = await startDevIssuer();
+  dev.okta.latency('sessions', 50);
+  const tokens = Array.from({ length: 50 }, () => dev.okta.token({ sid: dev.okta.session({ expiresIn: 7200 }).id }));
+  // Renewals come once per session per TTL of wall time: under callgrind's slowdown a 30 s TTL would
+  // renew about 50 times as often per request as at full speed, so the count uses the longest, 300 s (no renewal
+  // in the counted requests; bench:strict measures them at full speed), and upstream calls get 60 s.
+  const env = { BENCH_ISSUER: dev.issuer, BENCH_AUDIENCE: dev.okta.audience, BENCH_API_TOKEN: dev.okta.apiToken, BENCH_SESSION_TTL: '300', BENCH_UPSTREAM_TIMEOUT: '60' };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokengate-callgrind-'));
+  try {
+    const results = await Promise.all(MODES.map((mode) => count(mode, env, tokens, dir)));
+    const base = results.find((r) => r.mode === 'bare');
+    const kinds = [...new Set(results.flatMap((r) => Object.keys(r.kinds)))].sort((a, b) => (base?.kinds[b] ?? 0) - (base?.kinds[a] ?? 0));
+    const delta = (r, n, b) => (base && r !== base ? ` (${n - b >= 0 ? '+' : ''}${n - b})` : '');
+    console.log([
+      `instructions per request (callgrind, every thread; ${REQUESTS} requests after ${WARMUP} of warm-up)`,
+      '',
+      `| kind of work | ${results.map((r) => r.mode).join(' | ')} |`,
+      `|---|${results.map(() => '---:').join('|')}|`,
+      ...kinds.map((k) => `| ${k} | ${results.map((r) => `${r.kinds[k] ?? 0}${delta(r, r.kinds[k] ?? 0, base?.kinds[k] ?? 0)}`).join(' | ')} |`),
+      `| **total** | ${results.map((r) => `${r.instructions}${delta(r, r.instructions, base?.instructions ?? 0)}`).join(' | ')} |`,
+    ].join('\n'));
+    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+    fs.writeFileSync(path.join(__dirname, 'results', 'instructions.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, warmup: WARMUP, requests: REQUESTS, results }, null, 2));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await dev.close();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
