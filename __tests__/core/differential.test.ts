@@ -5,11 +5,12 @@
  * - On the structured corpus, anything jose accepts tokengate accepts too, except the cases where
  *   tokengate is stricter on purpose, which are listed (and asserted to be refused).
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import nock from 'nock';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { createGuard, type Algorithm, type Guard } from 'tokengate';
 import { signCompact } from 'tokengate/testing';
+import { keyPair as newKeyPair } from '../helpers';
 
 const ISSUER = 'https://diff.example.com/oauth2/default';
 const AUDIENCE = 'api://default';
@@ -17,9 +18,9 @@ const NOW = 1_795_435_200;
 const ALGS: Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 function keyPair(alg: Algorithm) {
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return generateKeyPairSync('rsa', { modulusLength: 2048 });
-  if (alg === 'EdDSA') return generateKeyPairSync('ed25519');
-  return generateKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] });
+  if (alg.startsWith('RS') || alg.startsWith('PS')) return newKeyPair('rsa', { modulusLength: 2048 });
+  if (alg === 'EdDSA') return newKeyPair('ed25519');
+  return newKeyPair('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] });
 }
 
 const keys = ALGS.map((alg) => ({ alg, kid: `k-${alg}`, ...keyPair(alg) }));

@@ -1,8 +1,7 @@
-import { generateKeyPairSync } from 'node:crypto';
 import nock from 'nock';
 import { createGuard, AuthError, type Guard, type GuardOptions } from 'tokengate';
 import { mockOkta, signCompact, type MockOkta } from 'tokengate/testing';
-import { fakeClock } from '../helpers';
+import { fakeClock, keyPair } from '../helpers';
 
 const clock = fakeClock();
 let okta: MockOkta;
@@ -140,7 +139,7 @@ describe('header and algorithms (RFC 8725)', () => {
 
   test('an embedded jwk in the header is never used', async () => {
     const guard = guardFor();
-    const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const attacker = keyPair('rsa', { modulusLength: 2048 });
     const jwk = attacker.publicKey.export({ format: 'jwk' });
     const now = Math.floor(clock.now() / 1000);
     const token = signCompact(

@@ -1,8 +1,7 @@
-import { generateKeyPairSync } from 'node:crypto';
 import nock from 'nock';
 import { createGuard, KeysUnavailableError, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock } from '../helpers';
+import { fakeClock, keyPair } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -192,7 +191,7 @@ describe('key set contents', () => {
 
   test('skips unusable entries and uses the rest', async () => {
     const published = okta.jwks().keys[0];
-    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const weak = keyPair('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     nock(host)
       .get('/jwks')
       .reply(200, {

@@ -7,7 +7,7 @@
 //   opaque-client  gets opaque access tokens, which only introspection can validate
 //   orders-api     the protected API itself, which authenticates to the introspection endpoint
 // Resources: api://orders (scopes orders:read orders:write) and api://billing (billing:read).
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 
@@ -17,7 +17,9 @@ const RESOURCES = {
   'api://billing': 'billing:read',
 };
 
-const signingKey = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'interop-rs256', alg: 'RS256', use: 'sig' };
+// Parsed from PEM: a KeyObject straight from the generator can deadlock Node 20 when exported (see lib/testing/okta-model.ts).
+const pem = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+const signingKey = { ...createPrivateKey(pem.privateKey).export({ format: 'jwk' }), kid: 'interop-rs256', alg: 'RS256', use: 'sig' };
 const client = (clientId) => ({
   client_id: clientId,
   client_secret: secrets[clientId],

@@ -1,8 +1,7 @@
-import { generateKeyPairSync } from 'node:crypto';
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
+import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served, keyPair } from '../helpers';
 
 const SESSIONS_PATH = /^\/api\/v1\/sessions\/(.+)$/;
 
@@ -324,7 +323,7 @@ describe('renewals never outlive what they renew', () => {
 describe('Okta API access through OAuth 2.0 client credentials', () => {
   test('private_key_jwt gets an okta.sessions.read token once, and the Sessions API is called with it', async () => {
     const okta = mockOkta();
-    const serviceKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const serviceKey = keyPair('rsa', { modulusLength: 2048 });
     okta.trustClientKey(serviceKey.publicKey);
     const guard = createGuard({
       issuer: okta.issuer,

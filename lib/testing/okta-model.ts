@@ -662,12 +662,23 @@ function newKey(alg: Algorithm, unique = false): SigningKey {
   return { kid, alg, privateKey, jwk: { ...jwk, kid, alg, use: 'sig' } };
 }
 
+/**
+ * A new private key, generated as PKCS#8 PEM and parsed into a KeyObject of its own. A KeyObject
+ * straight from `generateKeyPairSync` shares its lock with the key-generation job; on Node 20 a
+ * garbage collection that finalizes the job while that key is being exported as a JWK (which holds
+ * the lock and allocates) deadlocks the process: a test run hung for good about once in five.
+ */
 function generate(alg: Algorithm): KeyObject {
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-  if (alg === 'ES384') return generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
-  if (alg === 'ES512') return generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey;
-  return generateKeyPairSync('ed25519').privateKey;
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
+  const pem = (): string => {
+    if (alg.startsWith('RS') || alg.startsWith('PS')) return generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding, privateKeyEncoding }).privateKey;
+    if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding, privateKeyEncoding }).privateKey;
+    if (alg === 'ES384') return generateKeyPairSync('ec', { namedCurve: 'P-384', publicKeyEncoding, privateKeyEncoding }).privateKey;
+    if (alg === 'ES512') return generateKeyPairSync('ec', { namedCurve: 'P-521', publicKeyEncoding, privateKeyEncoding }).privateKey;
+    return generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding }).privateKey;
+  };
+  return createPrivateKey(pem());
 }
 
 /** Signs a compact JWS with `node:crypto`. Exported for tests that craft tokens by hand. */
