@@ -2,17 +2,12 @@ import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AuthError, createGuard, errorAnswer, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
 import * as routes from '../lib/handlers';
-import { prepareAuthProperty } from './request-auth';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /**
-       * Set by tokengate's `protect()` once the bearer token (or the backend session) is verified.
-       * On Express requests it is an accessor on Express's request prototype, kept per request
-       * (see the README's "What a request gets"); it reads and assigns as a property.
-       */
+      /** Set by tokengate's `protect()` once the bearer token (or the backend session) is verified. */
       auth?: AuthResult;
     }
   }
@@ -62,12 +57,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
   };
   // A duck-typed guard (a wrapper, another copy of tokengate) may have no synchronous path.
   const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined && typeof guard.handleSync === 'function';
-  let prepared = false;
   return (req, res, next) => {
-    if (!prepared) {
-      prepared = true;
-      prepareAuthProperty(req);
-    }
     if (sync) {
       let done;
       try {

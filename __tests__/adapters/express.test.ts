@@ -153,11 +153,7 @@ test('a guard without the synchronous path (a wrapper) still works: every reques
 test('req.auth belongs to its own request: later middleware sees it, also outside a mounted app; other requests never do', async () => {
   const guard = createGuard({ issuer: okta.issuer, audience: okta.audience });
   const api = express();
-  const own: boolean[] = [];
-  api.get('/orders', protect(guard), (req, _res, next) => {
-    own.push(Object.prototype.hasOwnProperty.call(req, 'auth'));
-    next();
-  });
+  api.get('/orders', protect(guard), (_req, _res, next) => next());
   const app = express();
   app.use('/api', api);
   // Reached after the mounted app has handed the request back (Express restores the parent's prototype).
@@ -172,20 +168,8 @@ test('req.auth belongs to its own request: later middleware sees it, also outsid
     await request(server).get('/api/orders').set('Authorization', `Bearer ${alice}`).expect(200, { sub: 'alice@example.com' });
     await request(server).get('/api/orders').expect(401);
     await request(server).get('/elsewhere').expect(200, { sub: null });
-    // An accessor on Express's request prototype holds it: adding a property to an Express req costs a
-    // new hidden class per request (see adapters/request-auth.ts).
-    expect(own).toEqual([false, false, false]);
   } finally {
     server.close();
     await guard.close();
   }
-});
-
-test('a request that is not an Express one (a plain object) gets req.auth as a property of its own', async () => {
-  const guard = createGuard({ issuer: okta.issuer, audience: okta.audience });
-  const req = { method: 'GET', url: '/', headers: { authorization: `Bearer ${okta.token()}` } } as unknown as express.Request;
-  await new Promise<void>((resolve, reject) => protect(guard)(req, {} as express.Response, (error?: unknown) => (error ? reject(error) : resolve())));
-  expect(Object.prototype.hasOwnProperty.call(req, 'auth')).toBe(true);
-  expect(req.auth?.subject).toBe('alice@example.com');
-  await guard.close();
 });
