@@ -12,7 +12,8 @@
 // sessions round-robin. Servers run in parallel (counts do not depend on contention). Needs valgrind
 // (`apt-get install valgrind`). Usage: node bench/instructions.js [mode ...] (default: bare strict).
 // Writes bench/results/instructions.json.
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, execFile, execFileSync } = require('node:child_process');
+const { promisify } = require('node:util');
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
@@ -22,6 +23,7 @@ const tokengate = require('./lib/tokengate');
 const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 8000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4);
+const exec = promisify(execFile);
 const MODES = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['bare', 'strict'];
 
 /** What a function of the profile does, by its name: V8's runtime, GC, builtins, the JIT's code... */
@@ -36,18 +38,31 @@ function kindOf(name) {
   return 'other V8';
 }
 
-/** Self cost per kind of work, from callgrind_annotate's per-function listing. */
+/**
+ * Self cost per function, read from callgrind's own output (the cost lines of each `fn=`; the line
+ * after a `calls=` is the callee's inclusive cost and is skipped), so the kinds add up to the total.
+ */
 function breakdown(file) {
-  const listing = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], { maxBuffer: 256 * 1024 * 1024 }).toString();
+  const names = new Map();
+  const name = (spec) => {
+    const match = /^\((\d+)\)(?: (.*))?$/.exec(spec);
+    if (!match) return spec;
+    if (match[2] !== undefined) names.set(match[1], match[2]);
+    return names.get(match[1]);
+  };
   const kinds = {};
-  for (const line of listing.split('\n')) {
-    const match = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(?:\?\?\?:)?(.*?)(?: \[[^\]]*\])?$/.exec(line);
-    if (!match) continue;
-    const name = match[2];
-    // callgrind_annotate also lists the callers above everything (main, the event loop) with their inclusive cost.
-    if (/PROGRAM TOTALS|libc_start|below main|^main$|NodeMainInstance|SpinEventLoop|node::Start\(|^0x0+1ab70$|clone\.S|start_thread/.test(name)) continue;
-    const kind = kindOf(name);
-    kinds[kind] = (kinds[kind] ?? 0) + Number(match[1].replace(/,/g, ''));
+  let fn = '';
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.startsWith('fn=')) fn = name(line.slice(3));
+    else if (line.startsWith('cfn=')) name(line.slice(4));
+    else if (line.startsWith('calls=')) i++;
+    else if (/^[+\-*0-9]/.test(line)) {
+      const cost = Number(line.split(' ')[1] ?? 0);
+      const kind = kindOf(fn);
+      kinds[kind] = (kinds[kind] ?? 0) + cost;
+    }
   }
   return kinds;
 }
@@ -65,34 +80,48 @@ async function count(mode, env, tokens, dir) {
     child.once('exit', (code) => reject(new Error(`${mode} server under valgrind exited (${code}): ${stderr}`)));
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  let next = 0;
-  const one = () =>
-    new Promise((resolve, reject) => {
-      const token = tokens[next++ % tokens.length];
-      http.get({ host: '127.0.0.1', port, path: '/api/hello', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${mode}: status ${res.statusCode}`))));
-      }).on('error', reject);
-    });
-  const run = async (n) => {
-    let left = n;
-    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-      while (left-- > 0) await one();
-    }));
-  };
-  await run(WARMUP);
-  execFileSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' });
-  await run(REQUESTS);
-  execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
-  agent.destroy();
-  const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`callgrind-${mode}.out.`));
-  if (dumps.length !== 1) throw new Error(`${mode}: expected one callgrind dump, found ${dumps.length}`);
-  const file = path.join(dir, dumps[0]);
-  const total = Number(/^summary: (\d+)/m.exec(fs.readFileSync(file, 'utf8'))?.[1]);
-  const kinds = breakdown(file);
-  child.kill('SIGKILL');
-  const perRequest = (n) => Math.round(n / REQUESTS);
-  return { mode, instructions: perRequest(total), kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, perRequest(v)])) };
+  try {
+    let next = 0;
+    const one = () =>
+      new Promise((resolve, reject) => {
+        const token = tokens[next++ % tokens.length];
+        http.get({ host: '127.0.0.1', port, path: '/api/hello', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${mode}: status ${res.statusCode}`))));
+        }).on('error', reject);
+      });
+    const run = async (n) => {
+      let left = n;
+      await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+        while (left-- > 0) await one();
+      }));
+    };
+    // Sessions API calls the server sent so far (the strict server records them).
+    const sessionCalls = () =>
+      new Promise((resolve) => {
+        child.once('message', (msg) => resolve(msg.sent?.length ?? 0));
+        child.send({ type: 'stats', sent: true });
+      });
+    await run(WARMUP);
+    // Each dump writes a part file and zeroes the counters: part 1 is the warm-up, part 2 the counted requests.
+    await exec('callgrind_control', ['--dump', String(child.pid)]);
+    const callsBefore = await sessionCalls();
+    await run(REQUESTS);
+    const callsDuring = (await sessionCalls()) - callsBefore;
+    await exec('callgrind_control', ['--dump', String(child.pid)]);
+    const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`callgrind-${mode}.out.`)).sort();
+    if (dumps.length !== 2) throw new Error(`${mode}: expected two callgrind dumps (warm-up, counted), found ${dumps.length}`);
+    const file = path.join(dir, dumps[1]);
+    const total = Number(/^summary: (\d+)/m.exec(fs.readFileSync(file, 'utf8'))?.[1]);
+    const kinds = breakdown(file);
+    const sum = Object.values(kinds).reduce((a, b) => a + b, 0);
+    if (Math.abs(sum - total) > total * 0.001) throw new Error(`${mode}: the kinds add up to ${sum}, the dump's total is ${total}`);
+    const perRequest = (n) => Math.round(n / REQUESTS);
+    return { mode, instructions: perRequest(total), sessionCallsCounted: callsDuring, kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, perRequest(v)])) };
+  } finally {
+    agent.destroy();
+    child.kill('SIGKILL');
+  }
 }
 
 async function main() {
@@ -106,8 +135,9 @@ async function main() {
   dev.okta.latency('sessions', 50);
   const tokens = Array.from({ length: 50 }, () => dev.okta.token({ sid: dev.okta.session({ expiresIn: 7200 }).id }));
   // Renewals come once per session per TTL of wall time: under callgrind's slowdown a 30 s TTL would
-  // renew about 50 times as often per request as at full speed, so the count uses the longest, 300 s (no renewal
-  // in the counted requests; bench:strict measures them at full speed), and upstream calls get 60 s.
+  // renew about 50 times as often per request as at full speed, so the count uses the longest TTL
+  // allowed, 300 s, and reports the Sessions API calls among the counted requests (a run longer than
+  // the TTL has some; bench:strict measures renewals at full speed). Upstream calls get 60 s.
   const env = { BENCH_ISSUER: dev.issuer, BENCH_AUDIENCE: dev.okta.audience, BENCH_API_TOKEN: dev.okta.apiToken, BENCH_SESSION_TTL: '300', BENCH_UPSTREAM_TIMEOUT: '60' };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokengate-callgrind-'));
   try {
@@ -122,6 +152,7 @@ async function main() {
       `|---|${results.map(() => '---:').join('|')}|`,
       ...kinds.map((k) => `| ${k} | ${results.map((r) => `${r.kinds[k] ?? 0}${delta(r, r.kinds[k] ?? 0, base?.kinds[k] ?? 0)}`).join(' | ')} |`),
       `| **total** | ${results.map((r) => `${r.instructions}${delta(r, r.instructions, base?.instructions ?? 0)}`).join(' | ')} |`,
+      `| Sessions API calls among the counted requests | ${results.map((r) => r.sessionCallsCounted).join(' | ')} |`,
     ].join('\n'));
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
     fs.writeFileSync(path.join(__dirname, 'results', 'instructions.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, warmup: WARMUP, requests: REQUESTS, results }, null, 2));

@@ -96,7 +96,9 @@ async function loadPool({ issuer, audience, needed, log = () => {} }) {
     tokens = [];
   }
   if (meta === undefined) {
-    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    // Parsed from PEM: a KeyObject straight from the generator can deadlock Node 20 when exported (see lib/testing/okta-model.ts).
+    const pem = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const privateKey = crypto.createPrivateKey(pem.privateKey);
     meta = {
       issuer,
       audience,
