@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem, type Discovery } from './discovery';
 import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
 import type { TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { Calls, formBody, Renewals, UpstreamGate, type Renewable } from './upstream';
+import { Calls, formBody, Renewals, renewalStart, UpstreamGate, type Renewable } from './upstream';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
 export interface IntrospectionOptions {
@@ -158,8 +158,7 @@ export class Introspector {
     const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
     const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;
     const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
-    // 1 ms past cacheTtl: the calls stay cacheTtl apart even as another millisecond clock sees them.
-    const refreshFrom = answer.active ? Math.min(sent + this.options.cacheTtl * 1000 + 1, until) : Infinity;
+    const refreshFrom = answer.active ? renewalStart(sent, this.options.cacheTtl * 1000, until) : Infinity;
     const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom, lastUsed: replaced?.lastUsed ?? now };
     // A token forgotten (logout) while this call was in flight is not cached again.
     if (current && until > now) {

@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem } from './discovery';
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { Calls, formBody, Renewals, UpstreamGate, type Renewable } from './upstream';
+import { Calls, formBody, Renewals, renewalStart, UpstreamGate, type Renewable } from './upstream';
 
 /** Whether a session claim can be looked up: a non-empty string of at most 256 characters. */
 export function usableSessionId(value: unknown): value is string {
@@ -259,8 +259,7 @@ export class SessionChecker {
     if (end <= now) return this.ended(now, tokenExp);
     const ttl = this.options.cacheTtl * 1000;
     const until = Math.min(now + ttl, end);
-    // Renewal from 1 ms past cacheTtl after this call went out: calls stay cacheTtl apart even as another millisecond clock sees them.
-    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: Math.min(sent + ttl + 1, until), lastUsed: now };
+    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: renewalStart(sent, ttl, until), lastUsed: now };
   }
 
   /** An ended session: remembered until the token's `exp` (at least one TTL), never asked again meanwhile. */

@@ -147,10 +147,19 @@ export class Calls<T> {
 export interface Renewable {
   /** Fresh until then. */
   until: number;
-  /** Renewal may start then: `cacheTtl` (plus 1 ms) after the request for this answer was sent. */
+  /** Renewal may start then (see {@link renewalStart}). */
   refreshFrom: number;
   /** Last time a request was decided by this answer. */
   lastUsed: number;
+}
+
+/**
+ * When an answer's renewal may start (its `refreshFrom`, ms): 1 ms past `cacheTtl` after the call
+ * for it went out, so calls for one key stay `cacheTtl` apart even as another millisecond clock sees
+ * them; never after the answer's own expiry `until`.
+ */
+export function renewalStart(sent: number, cacheTtlMs: number, until: number): number {
+  return Math.min(sent + cacheTtlMs + 1, until);
 }
 
 /**
