@@ -1,4 +1,3 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import express from 'express';
 import Koa from 'koa';
 import type { Guard, GuardOptions, Policy } from 'tokengate';
@@ -125,17 +124,3 @@ export function watchOkta(
 }
 type OktaHandle = import('tokengate/testing').MockOkta['handle'];
 
-/**
- * `generateKeyPairSync`, with both keys parsed from PEM into KeyObjects of their own: a KeyObject
- * straight from the generator shares its lock with the generation job, and on Node 20 a GC that
- * finalizes the job while the key is exported (or signs) can deadlock the test process (see
- * `generate()` in lib/testing/okta-model.ts).
- */
-export function keyPair(type: 'rsa' | 'ec' | 'ed25519', options: { modulusLength?: number; namedCurve?: string } = {}): { publicKey: KeyObject; privateKey: KeyObject } {
-  const pem = generateKeyPairSync(type as 'rsa', {
-    ...options,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  } as never) as unknown as { publicKey: string; privateKey: string };
-  return { publicKey: createPublicKey(pem.publicKey), privateKey: createPrivateKey(pem.privateKey) };
-}

@@ -9,22 +9,15 @@ import { randomUUID } from 'node:crypto';
 import nock from 'nock';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { createGuard, type Algorithm, type Guard } from 'tokengate';
-import { signCompact } from 'tokengate/testing';
-import { keyPair as newKeyPair } from '../helpers';
+import { createKeyPair, signCompact } from 'tokengate/testing';
 
 const ISSUER = 'https://diff.example.com/oauth2/default';
 const AUDIENCE = 'api://default';
 const NOW = 1_795_435_200;
 const ALGS: Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
-function keyPair(alg: Algorithm) {
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return newKeyPair('rsa', { modulusLength: 2048 });
-  if (alg === 'EdDSA') return newKeyPair('ed25519');
-  return newKeyPair('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] });
-}
-
-const keys = ALGS.map((alg) => ({ alg, kid: `k-${alg}`, ...keyPair(alg) }));
-const foreign = ALGS.map((alg) => ({ alg, ...keyPair(alg) }));
+const keys = ALGS.map((alg) => ({ alg, kid: `k-${alg}`, ...createKeyPair(alg) }));
+const foreign = ALGS.map((alg) => ({ alg, ...createKeyPair(alg) }));
 const jwks = { keys: keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, alg: k.alg, use: 'sig' })) };
 const joseKeys = createLocalJWKSet(jwks as never);
 let guard: Guard;

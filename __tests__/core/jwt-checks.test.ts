@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { createGuard, AuthError, type Guard, type GuardOptions } from 'tokengate';
-import { mockOkta, signCompact, type MockOkta } from 'tokengate/testing';
-import { fakeClock, keyPair } from '../helpers';
+import { createKeyPair, mockOkta, signCompact, type MockOkta } from 'tokengate/testing';
+import { fakeClock } from '../helpers';
 
 const clock = fakeClock();
 let okta: MockOkta;
@@ -139,7 +139,7 @@ describe('header and algorithms (RFC 8725)', () => {
 
   test('an embedded jwk in the header is never used', async () => {
     const guard = guardFor();
-    const attacker = keyPair('rsa', { modulusLength: 2048 });
+    const attacker = createKeyPair('RS256');
     const jwk = attacker.publicKey.export({ format: 'jwk' });
     const now = Math.floor(clock.now() / 1000);
     const token = signCompact(

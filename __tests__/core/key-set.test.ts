@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { createGuard, KeysUnavailableError, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
-import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock, keyPair } from '../helpers';
+import { createKeyPair, mockOkta, type MockOkta } from 'tokengate/testing';
+import { fakeClock } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -191,7 +191,7 @@ describe('key set contents', () => {
 
   test('skips unusable entries and uses the rest', async () => {
     const published = okta.jwks().keys[0];
-    const weak = keyPair('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const weak = createKeyPair('RS256', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     nock(host)
       .get('/jwks')
       .reply(200, {

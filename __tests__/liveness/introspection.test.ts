@@ -1,8 +1,8 @@
 import nock from 'nock';
 import request from 'supertest';
 import { createGuard, type ClientCredentials, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
-import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served, keyPair } from '../helpers';
+import { createKeyPair, mockOkta, type MockOkta } from 'tokengate/testing';
+import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
 
 const INTROSPECT_PATH = /\/v1\/introspect$/;
 
@@ -177,7 +177,7 @@ describe('client authentication', () => {
   });
 
   test('private_key_jwt sends a signed assertion for the endpoint, with a fresh jti each time', async () => {
-    const key = keyPair('ec', { namedCurve: 'P-256' });
+    const key = createKeyPair('ES256');
     okta.trustClientKey(key.publicKey);
     makeGuard({}, { clientId: okta.clientId, privateKey: key.privateKey.export({ format: 'jwk' }) as never, keyId: 'k1' });
     await guard.verifyToken(okta.token(), { introspect: true });

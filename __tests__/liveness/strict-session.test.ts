@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
-import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served, keyPair } from '../helpers';
+import { createKeyPair, mockOkta, type MockOkta } from 'tokengate/testing';
+import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
 
 const SESSIONS_PATH = /^\/api\/v1\/sessions\/(.+)$/;
 
@@ -323,7 +323,7 @@ describe('renewals never outlive what they renew', () => {
 describe('Okta API access through OAuth 2.0 client credentials', () => {
   test('private_key_jwt gets an okta.sessions.read token once, and the Sessions API is called with it', async () => {
     const okta = mockOkta();
-    const serviceKey = keyPair('rsa', { modulusLength: 2048 });
+    const serviceKey = createKeyPair('RS256');
     okta.trustClientKey(serviceKey.publicKey);
     const guard = createGuard({
       issuer: okta.issuer,

@@ -96,7 +96,7 @@ async function loadPool({ issuer, audience, needed, log = () => {} }) {
     tokens = [];
   }
   if (meta === undefined) {
-    // Parsed from PEM: a KeyObject straight from the generator can deadlock Node 20 when exported (see lib/testing/okta-model.ts).
+    // Parsed from PEM, as createKeyPair() in lib/testing/okta-model.ts does (this file does not load the built package): a KeyObject straight from the generator can deadlock Node 20 when exported.
     const pem = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
     const privateKey = crypto.createPrivateKey(pem.privateKey);
     meta = {

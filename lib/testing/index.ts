@@ -7,6 +7,8 @@ export { startDevIssuer, type DevIssuer } from './dev-issuer';
 export {
   OktaModel,
   signCompact,
+  createKeyPair,
+  type KeyPairOptions,
   type OktaModelOptions,
   type TokenOptions,
   type MockEndpoint,

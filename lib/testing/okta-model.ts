@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, constants, type KeyObject } from 'node:crypto';
-import type { Algorithm } from '../options';
+import { SUPPORTED_ALGORITHMS, type Algorithm } from '../options';
 
 /** The endpoints of the mocked Okta that can be made to fail, slowed down, rate-limited, and whose calls are counted. */
 export type MockEndpoint = 'discovery' | 'jwks' | 'introspect' | 'sessions' | 'token' | 'revoke';
@@ -655,30 +655,46 @@ function newKey(alg: Algorithm, unique = false): SigningKey {
   pool.set(alg, keys);
   const index = used.get(alg) ?? 0;
   used.set(alg, index + 1);
-  if (keys.length < POOL_SIZE && !unique) keys.push(generate(alg));
-  const privateKey = unique ? generate(alg) : keys[index % keys.length];
+  if (keys.length < POOL_SIZE && !unique) keys.push(createKeyPair(alg).privateKey);
+  const privateKey = unique ? createKeyPair(alg).privateKey : keys[index % keys.length];
   const kid = randomBytes(16).toString('base64url');
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...jwk } = privateKey.export({ format: 'jwk' });
   return { kid, alg, privateKey, jwk: { ...jwk, kid, alg, use: 'sig' } };
 }
 
+/** Options of {@link createKeyPair}. */
+export interface KeyPairOptions {
+  /** RSA modulus in bits, for `RS*` and `PS*` (default 2048). Smaller keys are for tests of their refusal. */
+  modulusLength?: number;
+}
+
+const CURVES: Partial<Record<Algorithm, string>> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' };
+
 /**
- * A new private key, generated as PKCS#8 PEM and parsed into a KeyObject of its own. A KeyObject
- * straight from `generateKeyPairSync` shares its lock with the key-generation job; on Node 20 a
- * garbage collection that finalizes the job while that key is being exported as a JWK (which holds
- * the lock and allocates) deadlocks the process: a child verifying one token hung in 6 of 60 runs.
+ * A new key pair for an algorithm (default `RS256`): client keys for `private_key_jwt` (trust the
+ * public one with `okta.trustClientKey()`), a service app's key for the Sessions API, an attacker's
+ * key. Use it rather than `generateKeyPairSync` in tests on Node 20: the keys are generated as PEM
+ * and parsed into KeyObjects of their own. A KeyObject straight from the generator shares its lock
+ * with the generation job, and a garbage collection that finalizes the job while the key is being
+ * exported as a JWK (which holds the lock and allocates) deadlocks the process; a child verifying
+ * one token with keys made that way hung in 6 of 60 runs.
+ *
+ * Throws a `TypeError` for an algorithm tokengate does not support.
  */
-function generate(alg: Algorithm): KeyObject {
+export function createKeyPair(alg: Algorithm = 'RS256', options: KeyPairOptions = {}): { privateKey: KeyObject; publicKey: KeyObject } {
   const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
   const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
-  const pem = (): string => {
-    if (alg.startsWith('RS') || alg.startsWith('PS')) return generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding, privateKeyEncoding }).privateKey;
-    if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding, privateKeyEncoding }).privateKey;
-    if (alg === 'ES384') return generateKeyPairSync('ec', { namedCurve: 'P-384', publicKeyEncoding, privateKeyEncoding }).privateKey;
-    if (alg === 'ES512') return generateKeyPairSync('ec', { namedCurve: 'P-521', publicKeyEncoding, privateKeyEncoding }).privateKey;
-    return generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding }).privateKey;
-  };
-  return createPrivateKey(pem());
+  let pem: { privateKey: string; publicKey: string };
+  if (/^(RS|PS)(256|384|512)$/.test(alg)) {
+    pem = generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 2048, publicKeyEncoding, privateKeyEncoding });
+  } else if (CURVES[alg] !== undefined) {
+    pem = generateKeyPairSync('ec', { namedCurve: CURVES[alg], publicKeyEncoding, privateKeyEncoding });
+  } else if (alg === 'EdDSA' || alg === 'Ed25519') {
+    pem = generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding });
+  } else {
+    throw new TypeError(`tokengate/testing: createKeyPair() does not know the algorithm ${JSON.stringify(alg)} (one of ${SUPPORTED_ALGORITHMS.join(', ')})`);
+  }
+  return { privateKey: createPrivateKey(pem.privateKey), publicKey: createPublicKey(pem.publicKey) };
 }
 
 /** Signs a compact JWS with `node:crypto`. Exported for tests that craft tokens by hand. */
