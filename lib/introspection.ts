@@ -168,7 +168,7 @@ export class Introspector {
     return entry;
   }
 
-  /** One request to the endpoint; `sent` is when it went out (ms), after discovery and client authentication. */
+  /** One request to the endpoint; `sent` is when the HTTP client had it (ms), after discovery and client authentication. */
   private async call(token: string): Promise<IntrospectionAnswer & { sent: number }> {
     const endpoint = this.options.endpoint ?? (await this.discovery.get()).introspection_endpoint;
     if (typeof endpoint !== 'string') throw new UpstreamProblem('the discovery document names no introspection_endpoint; set "introspection.endpoint"');
@@ -176,8 +176,10 @@ export class Introspector {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
     await authenticate(this.options.client, endpoint, form, headers, this.context.clock());
     this.calls++;
+    const pending = this.http.request({ method: 'POST', url: endpoint, headers, body: formBody(form), timeout: this.options.timeout, maxBytes: this.options.maxBytes });
+    // Once the client has the request (see renewalStart()).
     const sent = this.context.clock();
-    const response = await this.http.request({ method: 'POST', url: endpoint, headers, body: formBody(form), timeout: this.options.timeout, maxBytes: this.options.maxBytes });
+    const response = await pending;
     this.gate.observe(response);
     if (response.status === 429) throw new UpstreamProblem(`${endpoint} is rate-limited (429)`);
     if (response.status !== 200) throw new UpstreamProblem(`${endpoint} answered ${response.status}${response.status === 401 ? ' (check the introspection client credentials)' : ''}`);

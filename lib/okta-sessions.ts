@@ -231,14 +231,16 @@ export class SessionChecker {
     const url = `${this.options.orgUrl}/api/v1/sessions/${encodeURIComponent(sessionId)}`;
     const authorization = await this.authorization();
     this.calls++;
-    const sent = this.context.clock();
-    const response = await this.http.request({
+    const pending = this.http.request({
       method: 'GET',
       url,
       headers: { authorization, accept: 'application/json' },
       timeout: this.options.timeout,
       maxBytes: this.options.maxBytes,
     });
+    // Once the client has the request (see renewalStart()).
+    const sent = this.context.clock();
+    const response = await pending;
     this.gate.observe(response);
     const now = this.context.clock();
     if (response.status === 404) {

@@ -1,6 +1,6 @@
 import nock from 'nock';
 import request from 'supertest';
-import { createGuard, type ClientCredentials, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
+import { createGuard, createHttpClient, type ClientCredentials, type Guard, type GuardOptions, type HttpClient, type TokengateEvent } from 'tokengate';
 import { createKeyPair, mockOkta, type MockOkta } from 'tokengate/testing';
 import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
 
@@ -110,6 +110,32 @@ describe('caching', () => {
     await expect(guard.verifyToken(token, { introspect: true })).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
     expect(okta.calls.introspect).toBe(2);
     expect(guard.stats().introspection).toMatchObject({ calls: 2, hits: 2 });
+  });
+
+  test('a pause between the guard and the wire (a GC) never brings two calls for one token closer than cacheTtl, as the HTTP client sees them', async () => {
+    const seen: number[] = [];
+    const inner = createHttpClient();
+    const pausing: HttpClient = {
+      request(req) {
+        if (INTROSPECT_PATH.test(req.url)) {
+          if (seen.length === 0) clock.advance(0.05);
+          seen.push(clock.now());
+        }
+        return inner.request(req);
+      },
+      close: () => inner.close?.() ?? Promise.resolve(),
+    };
+    makeGuard({ http: pausing, introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
+    const token = okta.token({}, { expiresIn: 600 });
+    await guard.verifyToken(token, { introspect: true });
+    const first = seen[0];
+    clock.set(first + 19_960);
+    await guard.verifyToken(token, { introspect: true });
+    expect(seen).toHaveLength(1);
+    clock.set(first + 20_001);
+    await guard.verifyToken(token, { introspect: true });
+    await waitFor(() => seen.length === 2);
+    expect(seen[1] - seen[0]).toBeGreaterThanOrEqual(20_000);
   });
 
   test('an active answer is asked again in its last round trip, without waiting, and never used past its TTL', async () => {

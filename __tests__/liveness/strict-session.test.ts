@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
+import { createGuard, createHttpClient, type Guard, type GuardOptions, type HttpClient, type TokengateEvent } from 'tokengate';
 import { createKeyPair, mockOkta, type MockOkta } from 'tokengate/testing';
 import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
 
@@ -124,6 +124,36 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     expect(refused.status).toBe(401);
     expect(refused.body.code).toBe('ERR_SESSION_ENDED');
     expect(okta.calls.sessions).toBe(2);
+  });
+
+  test('a pause between the guard and the wire (a GC) never brings two calls for one session closer than cacheTtl, as the HTTP client sees them', async () => {
+    // The first Sessions API request reaches the client 50 ms of the guard's clock after the guard
+    // decided to send it; the client records when each request reaches it.
+    const seen: number[] = [];
+    const inner = createHttpClient();
+    const pausing: HttpClient = {
+      request(req) {
+        if (SESSIONS_PATH.test(new URL(req.url).pathname)) {
+          if (seen.length === 0) clock.advance(0.05);
+          seen.push(clock.now());
+        }
+        return inner.request(req);
+      },
+      close: () => inner.close?.() ?? Promise.resolve(),
+    };
+    setup({ http: pausing }, { cacheTtl: 30, timeout: 2 });
+    const token = okta.token({ sid: okta.session().id });
+    await call('/strict', token).expect(200);
+    const first = seen[0];
+    // 29.96 s after the client saw the first call: the answer is still fresh and no call is due.
+    clock.set(first + 29_960);
+    await call('/strict', token).expect(200);
+    expect(seen).toHaveLength(1);
+    // Past the TTL, the next call goes out, cacheTtl or more after the first as the client saw it.
+    clock.set(first + 30_001);
+    await call('/strict', token).expect(200);
+    await waitFor(() => seen.length === 2);
+    expect(seen[1] - seen[0]).toBeGreaterThanOrEqual(30_000);
   });
 
   test('a due renewal is started by a request for any session, and only for an answer used in the last half of its TTL', async () => {
