@@ -1,7 +1,8 @@
 'use strict';
 // `npm run bench:instructions` — machine instructions per request, counted by valgrind's callgrind
 // over every thread of the server (GC helpers included), for bare Express and tokengate routes
-// (bench/lib/strict-server.js: `bare`, `lax` = protect(), `strict` = session: 'strict' against the
+// (bench/lib/strict-server.js: `bare`, `floor` = only what any middleware doing protect()'s job
+// must do, `lax` = protect(), `strict` = session: 'strict' against the
 // loopback dev issuer, Sessions API 50 ms away). Time on this machine moves by up to 40 % within a
 // run; instruction counts do not, so a change of 1 % shows here when a throughput run cannot see it.
 // GC and JIT timing still move a run's total by up to about ±10 000 instructions; the breakdown by
@@ -9,7 +10,9 @@
 //
 // Each server runs under callgrind (about 50x slower), gets BENCH_WARMUP_REQUESTS (8000) requests,
 // its counters are zeroed, then BENCH_REQUESTS (4000) are counted, BENCH_CONNECTIONS (4) at once, 50 tokens of 50
-// sessions round-robin. Servers run in parallel (counts do not depend on contention). Needs valgrind
+// sessions round-robin. Servers run in parallel, one per core (counts do not depend on contention,
+// but a server sharing a core runs long enough for its session answers to reach their TTL, and the
+// renewals then land among the counted requests). Needs valgrind
 // (`apt-get install valgrind`). Usage: node bench/instructions.js [mode ...] (default: bare strict).
 // Writes bench/results/instructions.json.
 const { spawn, execFile, execFileSync } = require('node:child_process');
@@ -141,7 +144,15 @@ async function main() {
   const env = { BENCH_ISSUER: dev.issuer, BENCH_AUDIENCE: dev.okta.audience, BENCH_API_TOKEN: dev.okta.apiToken, BENCH_SESSION_TTL: '300', BENCH_UPSTREAM_TIMEOUT: '60' };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokengate-callgrind-'));
   try {
-    const results = await Promise.all(MODES.map((mode) => count(mode, env, tokens, dir)));
+    const results = new Array(MODES.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < MODES.length) {
+        const i = next++;
+        results[i] = await count(MODES[i], env, tokens, dir);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MODES.length, os.availableParallelism()) }, worker));
     const base = results.find((r) => r.mode === 'bare');
     const kinds = [...new Set(results.flatMap((r) => Object.keys(r.kinds)))].sort((a, b) => (base?.kinds[b] ?? 0) - (base?.kinds[a] ?? 0));
     const delta = (r, n, b) => (base && r !== base ? ` (${n - b >= 0 ? '+' : ''}${n - b})` : '');

@@ -1,7 +1,11 @@
 'use strict';
-// Child process for the strict-session benchmark: `node strict-server.js bare|lax|strict`, under
-// `taskset -c 1` (or valgrind, for bench/instructions.js). `lax` is the same guard on a route
-// without the session check. Reads the dev issuer from BENCH_ISSUER / BENCH_AUDIENCE / BENCH_API_TOKEN.
+// Child process for the strict-session benchmark: `node strict-server.js bare|floor|resident|lax|strict`,
+// under `taskset -c 1` (or valgrind, for bench/instructions.js). `lax` is the same guard on a route
+// without the session check. `floor` is no guard, only what any middleware doing protect()'s job
+// must do on an Express request: read the Authorization header, the URL and the raw header list,
+// and set req.auth. `resident` is the strict server's guard, loaded and kept busy on GET /warm (a
+// strict route), while /api/hello runs the floor middleware: what holding the guard costs the
+// requests that do not use it. Reads the dev issuer from BENCH_ISSUER / BENCH_AUDIENCE / BENCH_API_TOKEN.
 const http = require('node:http');
 const express = require('express');
 const tokengate = require('./tokengate');
@@ -12,7 +16,15 @@ let guard;
 // When each Sessions API call went out, per session id, as the guard sent it: the default client,
 // wrapped only to note the time (the issuer's receive times would add transport jitter).
 const sent = [];
-if (mode === 'strict' || mode === 'lax') {
+const floorAuth = Object.freeze({ subject: 'floor' });
+const floor = (req, _res, next) => {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string' || req.url.length === 0 || req.rawHeaders.length === 0) return next(new Error('unexpected request'));
+  req.auth = floorAuth;
+  next();
+};
+const hello = (_req, res) => res.json({ hello: 'world' });
+if (mode === 'strict' || mode === 'lax' || mode === 'resident') {
   const { createGuard, createHttpClient } = tokengate.lib();
   const client = createHttpClient();
   const recording = {
@@ -33,9 +45,19 @@ if (mode === 'strict' || mode === 'lax') {
     sessions: { apiToken: process.env.BENCH_API_TOKEN, cacheTtl: Number(process.env.BENCH_SESSION_TTL ?? 30), timeout },
     http: recording,
   });
-  app.get('/api/hello', tokengate.express().protect(guard, mode === 'strict' ? { session: 'strict' } : undefined), (_req, res) => res.json({ hello: 'world' }));
+  const { protect } = tokengate.express();
+  if (mode === 'resident') {
+    app.get('/api/hello', floor, hello);
+    app.get('/warm', protect(guard, { session: 'strict' }), hello);
+  } else {
+    app.get('/api/hello', protect(guard, mode === 'strict' ? { session: 'strict' } : undefined), hello);
+  }
+} else if (mode === 'floor') {
+  app.get('/api/hello', floor, hello);
+} else if (mode === 'bare') {
+  app.get('/api/hello', hello);
 } else {
-  app.get('/api/hello', (_req, res) => res.json({ hello: 'world' }));
+  throw new Error(`strict-server: unknown mode ${JSON.stringify(mode)} (bare, floor, resident, lax or strict)`);
 }
 const server = http.createServer(app);
 server.keepAliveTimeout = 65_000;
@@ -44,7 +66,7 @@ process.on('message', (msg) => {
   if (msg && msg.type === 'stats') {
     const cpu = process.cpuUsage();
     // waited: requests of strict routes that waited for the Sessions API (session-cache misses).
-    process.send({ type: 'stats', user: cpu.user, system: cpu.system, waited: guard?.stats().sessions?.misses ?? 0, sent: msg.sent ? sent : undefined });
+    process.send({ type: 'stats', user: cpu.user, system: cpu.system, waited: guard?.stats().sessions?.misses ?? 0, sentCount: sent.length, sent: msg.sent ? sent : undefined });
   }
 });
 process.on('disconnect', () => process.exit(0));
