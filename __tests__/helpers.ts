@@ -1,6 +1,6 @@
 import express from 'express';
 import Koa from 'koa';
-import type { Guard, GuardOptions, Policy } from 'tokengate';
+import { createHttpClient, type Guard, type GuardOptions, type HttpClient, type Policy } from 'tokengate';
 import { protect as protectExpress } from 'tokengate/express';
 import { protect as protectKoa } from 'tokengate/koa';
 
@@ -124,3 +124,22 @@ export function watchOkta(
 }
 type OktaHandle = import('tokengate/testing').MockOkta['handle'];
 
+/**
+ * tokengate's default HTTP client, noting on `clock` when each request whose path matches `path`
+ * reaches it (`seen`); the first such request reaches it `firstPause` seconds of `clock` after the
+ * guard handed it over, as after a GC pause between the two.
+ */
+export function pausingClient(clock: { now(): number; advance(seconds: number): void }, path: RegExp, firstPause: number): { client: HttpClient; seen: number[] } {
+  const seen: number[] = [];
+  const inner = createHttpClient();
+  const client: HttpClient = {
+    request(req) {
+      if (path.test(new URL(req.url).pathname)) {
+        if (seen.length === 0) clock.advance(firstPause);
+        seen.push(clock.now());
+      }
+      return inner.request(req);
+    },
+  };
+  return { client, seen };
+}

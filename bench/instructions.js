@@ -10,9 +10,9 @@
 //
 // Each server runs under callgrind (about 50x slower), gets BENCH_WARMUP_REQUESTS (8000) requests,
 // its counters are zeroed, then BENCH_REQUESTS (4000) are counted, BENCH_CONNECTIONS (4) at once, 50 tokens of 50
-// sessions round-robin. Servers run in parallel, one per core (counts do not depend on contention,
-// but a server sharing a core runs long enough for its session answers to reach their TTL, and the
-// renewals then land among the counted requests). Needs valgrind
+// sessions round-robin. As many servers run at once as the machine has cores (counts do not depend
+// on contention, but a server sharing a core runs long enough for its session answers to reach
+// their TTL, and the renewals then land among the counted requests). Needs valgrind
 // (`apt-get install valgrind`). Usage: node bench/instructions.js [mode ...] (default: bare strict).
 // Writes bench/results/instructions.json.
 const { spawn, execFile, execFileSync } = require('node:child_process');

@@ -14,7 +14,7 @@ export interface IntrospectionOptions {
   endpoint?: string;
   /**
    * How long an active answer is reused, in seconds from its arrival (never past the token's `exp`);
-   * an answer in use is renewed `cacheTtl` after the previous call went out, while it still serves.
+   * an answer in use is renewed `cacheTtl` after the previous call was handed to the HTTP client, while it still serves.
    * Default 30.
    */
   cacheTtl?: number;

@@ -28,8 +28,8 @@ export interface SessionOptions {
   acceptStatuses?: readonly string[];
   /**
    * How long a passing answer is reused per session id, in seconds from its arrival (never past the
-   * session's `expiresAt`); an answer in use is renewed `cacheTtl` after the previous call went out,
-   * while it still serves. Default 30; at most 300.
+   * session's `expiresAt`); an answer in use is renewed `cacheTtl` after the previous call was handed
+   * to the HTTP client, while it still serves. Default 30; at most 300.
    */
   cacheTtl?: number;
   /** How long past `cacheTtl` a passing answer may still be served while the API is rate-limited or down, in seconds. Default 120. */

@@ -1,8 +1,8 @@
 import nock from 'nock';
 import request from 'supertest';
-import { createGuard, createHttpClient, type ClientCredentials, type Guard, type GuardOptions, type HttpClient, type TokengateEvent } from 'tokengate';
+import { createGuard, type ClientCredentials, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { createKeyPair, mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
+import { ADAPTERS, fakeClock, pausingClient, waitFor, watchOkta, type Served } from '../helpers';
 
 const INTROSPECT_PATH = /\/v1\/introspect$/;
 
@@ -113,19 +113,8 @@ describe('caching', () => {
   });
 
   test('a pause between the guard and the wire (a GC) never brings two calls for one token closer than cacheTtl, as the HTTP client sees them', async () => {
-    const seen: number[] = [];
-    const inner = createHttpClient();
-    const pausing: HttpClient = {
-      request(req) {
-        if (INTROSPECT_PATH.test(req.url)) {
-          if (seen.length === 0) clock.advance(0.05);
-          seen.push(clock.now());
-        }
-        return inner.request(req);
-      },
-      close: () => inner.close?.() ?? Promise.resolve(),
-    };
-    makeGuard({ http: pausing, introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
+    const { client, seen } = pausingClient(clock, INTROSPECT_PATH, 0.05);
+    makeGuard({ http: client, introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
     const token = okta.token({}, { expiresIn: 600 });
     await guard.verifyToken(token, { introspect: true });
     const first = seen[0];

@@ -1,7 +1,7 @@
 import request from 'supertest';
-import { createGuard, createHttpClient, type Guard, type GuardOptions, type HttpClient, type TokengateEvent } from 'tokengate';
+import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import { createKeyPair, mockOkta, type MockOkta } from 'tokengate/testing';
-import { ADAPTERS, fakeClock, waitFor, watchOkta, type Served } from '../helpers';
+import { ADAPTERS, fakeClock, pausingClient, waitFor, watchOkta, type Served } from '../helpers';
 
 const SESSIONS_PATH = /^\/api\/v1\/sessions\/(.+)$/;
 
@@ -129,19 +129,8 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
   test('a pause between the guard and the wire (a GC) never brings two calls for one session closer than cacheTtl, as the HTTP client sees them', async () => {
     // The first Sessions API request reaches the client 50 ms of the guard's clock after the guard
     // decided to send it; the client records when each request reaches it.
-    const seen: number[] = [];
-    const inner = createHttpClient();
-    const pausing: HttpClient = {
-      request(req) {
-        if (SESSIONS_PATH.test(new URL(req.url).pathname)) {
-          if (seen.length === 0) clock.advance(0.05);
-          seen.push(clock.now());
-        }
-        return inner.request(req);
-      },
-      close: () => inner.close?.() ?? Promise.resolve(),
-    };
-    setup({ http: pausing }, { cacheTtl: 30, timeout: 2 });
+    const { client, seen } = pausingClient(clock, SESSIONS_PATH, 0.05);
+    setup({ http: client }, { cacheTtl: 30, timeout: 2 });
     const token = okta.token({ sid: okta.session().id });
     await call('/strict', token).expect(200);
     const first = seen[0];

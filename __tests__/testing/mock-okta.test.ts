@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { createGuard } from 'tokengate';
 import { createKeyPair, mockOkta, signCompact } from 'tokengate/testing';
-import type { Algorithm } from 'tokengate';
+import { SUPPORTED_ALGORITHMS, type Algorithm } from 'tokengate';
 
 const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
 const header = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
@@ -64,17 +64,11 @@ test('signing with an algorithm the mock does not publish is a clear TypeError',
   okta.close();
 });
 
-test('createKeyPair: a pair for every algorithm that a guard verifies with; RSA size on request; unknown names refused', async () => {
-  const algorithms: Algorithm[] = ['RS256', 'PS384', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
-  const expected: Record<string, { type: string; detail: Record<string, unknown> }> = {
-    RS256: { type: 'rsa', detail: { modulusLength: 2048 } },
-    PS384: { type: 'rsa', detail: { modulusLength: 2048 } },
-    ES256: { type: 'ec', detail: { namedCurve: 'prime256v1' } },
-    ES384: { type: 'ec', detail: { namedCurve: 'secp384r1' } },
-    ES512: { type: 'ec', detail: { namedCurve: 'secp521r1' } },
-    EdDSA: { type: 'ed25519', detail: {} },
-    Ed25519: { type: 'ed25519', detail: {} },
-  };
+test('createKeyPair: a pair for every supported algorithm that a guard verifies with; RSA size on request; bad input refused', async () => {
+  const algorithms = SUPPORTED_ALGORITHMS;
+  const curves: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
+  const expected = (alg: Algorithm) =>
+    alg.startsWith('RS') || alg.startsWith('PS') ? { type: 'rsa', detail: { modulusLength: 2048 } } : alg.startsWith('ES') ? { type: 'ec', detail: { namedCurve: curves[alg] } } : { type: 'ed25519', detail: {} };
   const issuer = 'https://keys.example.com/oauth2/default';
   const keys = algorithms.map((alg) => ({ alg, kid: `k-${alg}`, ...createKeyPair(alg) }));
   nock(issuer).get('/v1/keys').reply(200, { keys: keys.map(({ alg, kid, publicKey }) => ({ ...publicKey.export({ format: 'jwk' }), alg, kid, use: 'sig' })) });
@@ -82,14 +76,15 @@ test('createKeyPair: a pair for every algorithm that a guard verifies with; RSA 
   const now = Math.floor(Date.now() / 1000);
   for (const { alg, kid, privateKey, publicKey } of keys) {
     expect(privateKey.type).toBe('private');
-    expect(publicKey.asymmetricKeyType).toBe(expected[alg].type);
-    expect(publicKey.asymmetricKeyDetails).toMatchObject(expected[alg].detail);
+    expect(publicKey.asymmetricKeyType).toBe(expected(alg).type);
+    expect(publicKey.asymmetricKeyDetails).toMatchObject(expected(alg).detail);
     const token = signCompact({ alg, kid, typ: 'application/at+jwt' }, { iss: issuer, aud: 'api://default', sub: alg, iat: now, exp: now + 60 }, alg, privateKey);
     await expect(guard.verifyToken(token)).resolves.toMatchObject({ subject: alg });
   }
   await guard.close();
   expect(createKeyPair().publicKey.asymmetricKeyDetails).toMatchObject({ modulusLength: 2048 });
   expect(createKeyPair('RS256', { modulusLength: 1024 }).publicKey.asymmetricKeyDetails).toMatchObject({ modulusLength: 1024 });
+  expect(() => createKeyPair('ES256', { modulusLength: 2048 })).toThrow(new TypeError('tokengate/testing: createKeyPair() option "modulusLength" is for RSA algorithms (RS*, PS*), not "ES256"'));
   expect(() => createKeyPair('HS256' as Algorithm)).toThrow(new TypeError('tokengate/testing: createKeyPair() does not know the algorithm "HS256" (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519)'));
 });
 

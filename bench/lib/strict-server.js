@@ -5,7 +5,7 @@
 // must do on an Express request: read the Authorization header, the URL and the raw header list,
 // and set req.auth. `resident` is the strict server's guard, loaded and kept busy on GET /warm (a
 // strict route), while /api/hello runs the floor middleware: what holding the guard costs the
-// requests that do not use it. Reads the dev issuer from BENCH_ISSUER / BENCH_AUDIENCE / BENCH_API_TOKEN.
+// requests that do not use it (bench:strict only: its trickle is what uses the guard). Reads the dev issuer from BENCH_ISSUER / BENCH_AUDIENCE / BENCH_API_TOKEN.
 const http = require('node:http');
 const express = require('express');
 const tokengate = require('./tokengate');

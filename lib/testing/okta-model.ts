@@ -664,7 +664,7 @@ function newKey(alg: Algorithm, unique = false): SigningKey {
 
 /** Options of {@link createKeyPair}. */
 export interface KeyPairOptions {
-  /** RSA modulus in bits, for `RS*` and `PS*` (default 2048). Smaller keys are for tests of their refusal. */
+  /** RSA modulus in bits, for `RS*` and `PS*` only (default 2048). Smaller keys are for tests of their refusal. */
   modulusLength?: number;
 }
 
@@ -679,13 +679,18 @@ const CURVES: Partial<Record<Algorithm, string>> = { ES256: 'P-256', ES384: 'P-3
  * exported as a JWK (which holds the lock and allocates) deadlocks the process; a child verifying
  * one token with keys made that way hung in 6 of 60 runs.
  *
- * Throws a `TypeError` for an algorithm tokengate does not support.
+ * Throws a `TypeError` for an algorithm tokengate does not support, and for `modulusLength` with a
+ * non-RSA algorithm.
  */
 export function createKeyPair(alg: Algorithm = 'RS256', options: KeyPairOptions = {}): { privateKey: KeyObject; publicKey: KeyObject } {
   const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
   const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
   let pem: { privateKey: string; publicKey: string };
-  if (/^(RS|PS)(256|384|512)$/.test(alg)) {
+  const rsa = /^(RS|PS)(256|384|512)$/.test(alg);
+  if (options.modulusLength !== undefined && !rsa) {
+    throw new TypeError(`tokengate/testing: createKeyPair() option "modulusLength" is for RSA algorithms (RS*, PS*), not ${JSON.stringify(alg)}`);
+  }
+  if (rsa) {
     pem = generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 2048, publicKeyEncoding, privateKeyEncoding });
   } else if (CURVES[alg] !== undefined) {
     pem = generateKeyPairSync('ec', { namedCurve: CURVES[alg], publicKeyEncoding, privateKeyEncoding });
