@@ -29,6 +29,7 @@ const { fork } = require('node:child_process');
 const path = require('node:path');
 const fs = require('node:fs');
 const autocannon = require('autocannon');
+const { median } = require('./lib/harness');
 const tokengate = require('./lib/tokengate');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -68,11 +69,6 @@ async function load(port, tokens, duration, options = { connections: 32 }, route
   return result;
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  return sorted.length % 2 === 1 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 
 async function main() {

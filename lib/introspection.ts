@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem, type Discovery } from './discovery';
 import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
 import type { TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { Calls, formBody, Renewals, renewalStart, UpstreamGate, type Renewable } from './upstream';
+import { Calls, formBody, Renewals, renewalStart, sendTimed, UpstreamGate, type Renewable } from './upstream';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
 export interface IntrospectionOptions {
@@ -14,8 +14,8 @@ export interface IntrospectionOptions {
   endpoint?: string;
   /**
    * How long an active answer is reused, in seconds from its arrival (never past the token's `exp`);
-   * an answer in use is renewed `cacheTtl` after the previous call was handed to the HTTP client, while it still serves.
-   * Default 30.
+   * an answer in use is renewed `cacheTtl` after the previous call was handed to the HTTP client,
+   * while it still serves. Default 30.
    */
   cacheTtl?: number;
   /** How long an inactive answer is reused when the token's `exp` is unknown (opaque tokens), in seconds. Default 300. */
@@ -176,10 +176,11 @@ export class Introspector {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
     await authenticate(this.options.client, endpoint, form, headers, this.context.clock());
     this.calls++;
-    const pending = this.http.request({ method: 'POST', url: endpoint, headers, body: formBody(form), timeout: this.options.timeout, maxBytes: this.options.maxBytes });
-    // Once the client has the request (see renewalStart()).
-    const sent = this.context.clock();
-    const response = await pending;
+    const { response, sent } = await sendTimed(
+      this.http,
+      { method: 'POST', url: endpoint, headers, body: formBody(form), timeout: this.options.timeout, maxBytes: this.options.maxBytes },
+      () => this.context.clock(),
+    );
     this.gate.observe(response);
     if (response.status === 429) throw new UpstreamProblem(`${endpoint} is rate-limited (429)`);
     if (response.status !== 200) throw new UpstreamProblem(`${endpoint} answered ${response.status}${response.status === 401 ? ' (check the introspection client credentials)' : ''}`);

@@ -4,7 +4,7 @@ import { parseJson, UpstreamProblem } from './discovery';
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
-import { Calls, formBody, Renewals, renewalStart, UpstreamGate, type Renewable } from './upstream';
+import { Calls, formBody, Renewals, renewalStart, sendTimed, UpstreamGate, type Renewable } from './upstream';
 
 /** Whether a session claim can be looked up: a non-empty string of at most 256 characters. */
 export function usableSessionId(value: unknown): value is string {
@@ -231,16 +231,11 @@ export class SessionChecker {
     const url = `${this.options.orgUrl}/api/v1/sessions/${encodeURIComponent(sessionId)}`;
     const authorization = await this.authorization();
     this.calls++;
-    const pending = this.http.request({
-      method: 'GET',
-      url,
-      headers: { authorization, accept: 'application/json' },
-      timeout: this.options.timeout,
-      maxBytes: this.options.maxBytes,
-    });
-    // Once the client has the request (see renewalStart()).
-    const sent = this.context.clock();
-    const response = await pending;
+    const { response, sent } = await sendTimed(
+      this.http,
+      { method: 'GET', url, headers: { authorization, accept: 'application/json' }, timeout: this.options.timeout, maxBytes: this.options.maxBytes },
+      () => this.context.clock(),
+    );
     this.gate.observe(response);
     const now = this.context.clock();
     if (response.status === 404) {

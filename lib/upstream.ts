@@ -1,6 +1,6 @@
 import type { UpstreamUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
-import type { HttpResponse } from './http';
+import type { HttpClient, HttpRequest, HttpResponse } from './http';
 
 /** What the `X-Rate-Limit-*` headers of an Okta response say. `reset` is in milliseconds since the epoch. */
 export interface RateLimitHeaders {
@@ -154,14 +154,23 @@ export interface Renewable {
 }
 
 /**
- * When an answer's renewal may start (its `refreshFrom`, ms): 1 ms past `cacheTtl` after `sent`, so
- * calls for one key stay `cacheTtl` apart even as another millisecond clock sees them; never after
- * the answer's own expiry `until`. `sent` is read once the HTTP client has been handed the request,
- * not before: a pause in between (a GC of 10 ms is common under load) would otherwise let the next
- * call reach the client less than `cacheTtl` after this one did (bench:strict saw 29.994 s).
+ * When an answer's renewal may start (its `refreshFrom`, ms): 1 ms past `cacheTtl` after `sent` (from
+ * {@link sendTimed}), so calls for one key stay `cacheTtl` apart even as another millisecond clock
+ * sees them; never after the answer's own expiry `until`.
  */
 export function renewalStart(sent: number, cacheTtlMs: number, until: number): number {
   return Math.min(sent + cacheTtlMs + 1, until);
+}
+
+/**
+ * Hands a request to the HTTP client, then reads the clock: `sent` is when the client had it. Read
+ * before, a pause in between (a GC of 10 ms is common under load) would let the next call reach the
+ * client less than `cacheTtl` after this one did (bench:strict saw 29.994 s).
+ */
+export async function sendTimed(http: HttpClient, request: HttpRequest, clock: () => number): Promise<{ response: HttpResponse; sent: number }> {
+  const pending = http.request(request);
+  const sent = clock();
+  return { response: await pending, sent };
 }
 
 /**
