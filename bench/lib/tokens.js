@@ -96,16 +96,16 @@ async function loadPool({ issuer, audience, needed, log = () => {} }) {
     tokens = [];
   }
   if (meta === undefined) {
-    // Parsed from PEM, as createKeyPair() in lib/testing/okta-model.ts does (this file does not load the built package): a KeyObject straight from the generator can deadlock Node 20 when exported.
-    const pem = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
-    const privateKey = crypto.createPrivateKey(pem.privateKey);
+    // Generated as PEM, kept as PEM: exporting a KeyObject straight from the generator can deadlock
+    // Node 20 (see createKeyPair() in lib/testing/okta-model.ts; this file does not load the built package).
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
     meta = {
       issuer,
       audience,
       kid: KID,
       iat: now,
       jtiPrefix: crypto.randomBytes(6).toString('base64url'),
-      pem: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      pem: privateKey,
       count: 0,
     };
     fs.writeFileSync(tokenFile, '');
