@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { RequestLike } from './bearer';
-import { CsrfRejectedError } from './errors';
+import { CsrfRejectedError, SessionStoreUnavailableError } from './errors';
 
 /** What a backend session keeps, server-side only. Times are milliseconds since the epoch. */
 export interface BackendSessionData {
@@ -103,6 +103,26 @@ export class MemorySessionStore implements BackendSessionStore {
     for (const id of doomed) this.sessions.delete(id);
     return doomed.length;
   }
+}
+
+/**
+ * Wraps a store so that every failure (a rejection, or a method that throws) is a 503
+ * {@link SessionStoreUnavailableError} with `Retry-After: 1`, never a raw error that a framework
+ * would answer with 500. The store's own message stays in `cause`, out of the answer.
+ */
+export function guardedSessionStore(store: BackendSessionStore): BackendSessionStore {
+  const guarded = <A extends unknown[], R>(name: string, method: (...args: A) => Promise<R>) => (...args: A): Promise<R> =>
+    Promise.resolve()
+      .then(() => method.apply(store, args))
+      .catch((error: unknown) => {
+        throw new SessionStoreUnavailableError(`The backend-session store failed (${name}); retry shortly`, 1, { cause: error });
+      });
+  return {
+    get: guarded('get', store.get),
+    set: guarded('set', store.set),
+    delete: guarded('delete', store.delete),
+    deleteWhere: guarded('deleteWhere', store.deleteWhere),
+  };
 }
 
 /** A new session id: 256 random bits, base64url. */

@@ -44,7 +44,8 @@ export type AuthErrorCode =
   | 'ERR_SESSION_ENDED'
   | 'ERR_SESSION_NOT_ACTIVE'
   | 'ERR_INTROSPECTION_UNAVAILABLE'
-  | 'ERR_SESSIONS_UNAVAILABLE';
+  | 'ERR_SESSIONS_UNAVAILABLE'
+  | 'ERR_SESSION_STORE_UNAVAILABLE';
 
 /** The RFC 6750 section 3.1 error values. */
 export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
@@ -350,6 +351,11 @@ export class GuardClosedError extends UpstreamUnavailableError {
 /** The shared denylist store has been unreachable for longer than `revocation.staleFor`. */
 export class RevocationUnavailableError extends UpstreamUnavailableError {
   readonly code = 'ERR_REVOCATION_UNAVAILABLE';
+}
+
+/** The backend-session store (`backendSessions.store`) failed or did not answer; the request may be retried. */
+export class SessionStoreUnavailableError extends UpstreamUnavailableError {
+  readonly code = 'ERR_SESSION_STORE_UNAVAILABLE';
 }
 
 /** The issuer's token endpoint could not be reached (or failed) while refreshing. */

@@ -39,6 +39,29 @@ export type TokengateEvent =
       subject: string | undefined;
     }
   | {
+      /** An operation on the shared denylist store (`revocation.store`) failed; it is retried with backoff. */
+      type: 'revocation.error';
+      operation: 'subscribe' | 'load' | 'write' | 'close';
+      /** What the store said. */
+      message: string;
+      /** Entries this instance holds that the store has not taken yet. */
+      unwritten: number;
+    }
+  | {
+      /** The local mirror is in step with the shared denylist store again (at start-up, or after an outage). */
+      type: 'revocation.synced';
+      /** Entries loaded from the store. */
+      entries: number;
+      /** Entries still to be written to it (written now). */
+      unwritten: number;
+    }
+  | {
+      /** A step of a logout failed (the route's answer names the step only; the reason is here). */
+      type: 'logout.failed';
+      step: string;
+      message: string;
+    }
+  | {
       /** Okta reported a session ended (404) or in a status that does not pass. */
       type: 'session.ended';
       /** `ENDED`, the status Okta reported, or `LOGGED_OUT` (back-channel logout). */

@@ -1,6 +1,5 @@
 import { extractBearer, isB64Token, type RequestLike } from './bearer';
 import { checkCsrf, newSessionId, readCookie, sessionCookie, type BackendSessionData } from './backend-session';
-import { LRUCache } from 'lru-cache';
 import { Discovery } from './discovery';
 import {
   AuthError,
@@ -26,13 +25,14 @@ import { emit } from './events';
 import { createHttpClient, withDeadline, type HttpClient } from './http';
 import { Introspector } from './introspection';
 import { KeySet, type VerificationKey } from './jwks';
-import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type DecodedJwt, type JwtClaims, type JwtHeader } from './jwt';
-import { SessionChecker, usableSessionId } from './okta-sessions';
+import { checkClaims, checkHeader, checkSignedHeader, clientIdOf, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type DecodedJwt, type JwtClaims, type JwtHeader } from './jwt';
+import { SESSION_ID_SHAPE, SessionChecker, usableSessionId } from './okta-sessions';
 import { normalizeTyp, resolveOptions, type GuardOptions, type ResolvedOptions } from './options';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
 import { Refresher, type TokenSet } from './refresh';
 import { buildResult, type AuthResult } from './result';
-import { Denylist, type RevocationEntry, type RevocationKind } from './revocation';
+import type { RevocationEntry, RevocationKind } from './revocation';
+import { SharedDenylist } from './shared-denylist';
 import { logout, type LogoutRequest, type LogoutResult } from './logout';
 import { TokenCache, type CachedVerdict } from './token-cache';
 
@@ -73,8 +73,12 @@ export interface Guard {
   /** Exchanges a refresh token (one exchange in flight per refresh token) and verifies the new access token. Needs `client`. */
   refresh(refreshToken: string): Promise<TokenSet>;
   /**
-   * Puts a `jti`, an Okta session id (`sid`) or a user (`sub`) on the denylist, on every instance
-   * sharing the `revocation.store`. `until` (ms) defaults to the longest a token can still live.
+   * Puts a `jti`, an Okta session id (`sid`: tokens whose session claim holds it) or a user (`sub`)
+   * on the denylist, on every instance sharing the `revocation.store`. `until` (ms) defaults to
+   * the longest a token issued now can still be accepted (`revocation.maxTokenLifetime`, plus
+   * `clockTolerance`, plus `refreshWindow` with a `client`). Takes effect here at once; resolves
+   * once the store has the entry, rejects when it could not take it then (the entry stays queued
+   * and is written, in order, as soon as the store takes writes again).
    */
   revoke(kind: RevocationKind, value: string, until?: number): Promise<void>;
   /**
@@ -91,7 +95,13 @@ export interface Guard {
    * tokens kept server-side. Needs `backendSessions`. Returns the id and the `Set-Cookie` value.
    */
   startSession(auth: AuthResult, tokens?: { refreshToken?: string; idToken?: string }): Promise<{ id: string; cookie: string; expiresAt: number }>;
-  /** The live backend session named by the request's cookie (`{ id, data }`), or undefined. Used by the ready-made routes; exposed for custom flows. */
+  /**
+   * The live backend session named by the request's cookie (`{ id, data }`), or undefined. Used by
+   * the ready-made routes; exposed for custom flows. An unsafe request (POST, PUT, PATCH, DELETE)
+   * with the cookie must pass the same-site check first (`backendSessions.allowedOrigins`):
+   * otherwise it rejects with {@link CsrfRejectedError}. A failing store rejects with 503
+   * `ERR_SESSION_STORE_UNAVAILABLE`.
+   */
   sessionFor(request: RequestLike): Promise<{ id: string; data: BackendSessionData } | undefined>;
   /** The `Set-Cookie` value that clears the session cookie. */
   clearSessionCookie(): string;
@@ -108,9 +118,17 @@ export interface Guard {
    * issuer whose `aud` is `audience` (this endpoint's URL), and a body naming the user
    * (`sub_id` of format `email` or `iss_sub`). Revokes the subject on every instance.
    * Rejects with {@link LogoutTokenError} whose `status` is the answer to give (400, 401, 404, 422).
+   * The bearer is single-use across every instance sharing the `revocation.store` (its
+   * `claimOnce`); with a store that has none, or one that cannot answer, rejects with 503
+   * `ERR_REVOCATION_UNAVAILABLE`: a replay to another instance could name another user.
    */
   universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }>;
-  /** Loads the issuer's keys (discovery, JWKS), and syncs the denylist with its store. Await it in a readiness probe. */
+  /**
+   * Loads the issuer's keys (discovery, JWKS), and waits for the attempt under way to sync the
+   * denylist with its store: rejects with 503 `ERR_REVOCATION_UNAVAILABLE` while the store is out
+   * of reach (the guard keeps trying in the background, and serves as `revocation.staleFor` says).
+   * Await it in a readiness probe.
+   */
   ready(): Promise<void>;
   /** Stops fetching, drops caches, and closes the default HTTP client's pooled connections. */
   close(): Promise<void>;
@@ -123,6 +141,8 @@ export interface Guard {
 }
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** How long after `exp` a logout token's `jti` is remembered, seconds (tokens without `exp` use `iat` + {@link LOGOUT_TOKEN_MAX_AGE}). */
+const REPLAY_MARGIN = 600;
 /** Logout tokens older than this (seconds, from `iat`) are refused; Okta's global token revocation tokens live 5 minutes. */
 const LOGOUT_TOKEN_MAX_AGE = 300;
 
@@ -161,8 +181,8 @@ export interface GuardStats {
   introspection?: { size: number; hits: number; misses: number; calls: number };
   /** Okta sessions: ids held, hits, misses, requests sent, stale answers served, ms until calls resume. Absent without the `sessions` option. */
   sessions?: { size: number; hits: number; misses: number; calls: number; staleServed: number; pausedFor: number };
-  /** Denylist: entries in the local mirror; whether the shared store is live (always true without one). */
-  revocation: { size: number; live: boolean };
+  /** Denylist: entries in the local mirror; whether the shared store is live (always true without one); entries it has not taken yet. */
+  revocation: { size: number; live: boolean; unwritten: number };
   /** Refresh-token exchanges sent to the issuer. */
   refreshes: number;
 }
@@ -201,15 +221,9 @@ class TokenGuard implements Guard {
   private readonly sessions: SessionChecker | undefined;
   private readonly compiled = new WeakMap<Policy, Policy>();
   private readonly defaultPolicy: Policy | undefined;
-  private readonly denylist: Denylist;
+  private readonly denylist: SharedDenylist;
   private readonly refresher: Refresher;
   private readonly discovery: Discovery;
-  private storeSync: Promise<void> | undefined;
-  /** Denylist entries the store refused while it was away; written on the next resync. */
-  private readonly unwritten: RevocationEntry[] = [];
-  /** `jti`s of logout tokens already received; created on the first one (lru-cache allocates `max` slots up front). */
-  private seenLogoutJtis: LRUCache<string, true> | undefined;
-  private storeTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private hits = 0;
   private misses = 0;
@@ -228,7 +242,15 @@ class TokenGuard implements Guard {
     this.sessions = options.sessions && new SessionChecker(options.sessions, context, this.http);
     this.defaultPolicy = options.policy === undefined ? undefined : this.compile(undefined);
     this.discovery = discovery;
-    this.denylist = new Denylist(options.revocation.max, options.clock);
+    this.denylist = new SharedDenylist({
+      store: options.revocation.store,
+      max: options.revocation.max,
+      staleFor: options.revocation.staleFor,
+      sessionClaim: options.sessionClaim,
+      clockTolerance: options.clockTolerance,
+      clock: options.clock,
+      onEvent: options.onEvent,
+    });
     this.refresher = new Refresher({
       client: options.client,
       tokenEndpoint: options.endpoints.token,
@@ -239,59 +261,6 @@ class TokenGuard implements Guard {
       timeout: options.keySet.timeout,
       verify: (token) => this.verifyJwt(token),
     });
-    if (options.revocation.store !== undefined) {
-      this.denylist.downSince = options.clock();
-      this.storeSync = this.connectStore();
-    }
-  }
-
-  /** Subscribes to the shared denylist and loads it; retried every second until it works. */
-  private async connectStore(): Promise<void> {
-    const store = this.options.revocation.store!;
-    try {
-      await store.subscribe(
-        (entry) => this.denylist.put(entry),
-        (live) => {
-          if (!live) {
-            this.denylist.downSince ??= this.options.clock();
-          } else {
-            this.resync().catch(() => undefined);
-          }
-        },
-      );
-      await this.resync();
-    } catch (error) {
-      if (!this.closed) {
-        this.storeTimer = setTimeout(() => {
-          this.storeSync = this.connectStore();
-        }, 1000);
-        this.storeTimer.unref();
-      }
-      throw error;
-    }
-  }
-
-  /** Reloads the shared denylist, after first writing the entries this instance could not write while the store was away. */
-  private async resync(): Promise<void> {
-    const store = this.options.revocation.store!;
-    for (const entry of this.unwritten.splice(0)) {
-      await store.add(entry).catch((error: unknown) => {
-        this.unwritten.push(entry);
-        throw error;
-      });
-    }
-    const entries = await store.load();
-    for (const entry of entries) this.denylist.put(entry);
-    this.denylist.downSince = undefined;
-  }
-
-  /** Throws when the token is on the denylist, or when the shared denylist has been out of reach too long to trust. */
-  private checkRevoked(claims: Readonly<Record<string, unknown>>): void {
-    const down = this.denylist.downSince;
-    if (down !== undefined && this.options.clock() - down > this.options.revocation.staleFor * 1000) {
-      throw new RevocationUnavailableError('The shared denylist has been unreachable for too long to trust; retry shortly', 1);
-    }
-    if (this.denylist.match(claims) !== undefined) throw new TokenRevokedError('The token was revoked: it, its session or its user was logged out');
   }
 
   compile(policy?: Policy): Policy | undefined {
@@ -350,10 +319,11 @@ class TokenGuard implements Guard {
       if (!notLocal || !this.introspector?.opaque) throw error;
     }
     const answer = await this.introspector.introspect(token, undefined);
-    Introspector.requireActive(answer);
+    // Accepted on introspection alone: the answer must also show the token is for this API.
+    Introspector.requireActive(answer, true);
     const { active: _active, ...claims } = answer.response as Record<string, unknown>;
     if (claims.sub === undefined && typeof claims.username === 'string') claims.sub = claims.username;
-    this.checkRevoked(claims);
+    this.denylist.check(claims);
     return buildResult(token, {} as JwtHeader, claims as JwtClaims);
   }
 
@@ -372,12 +342,12 @@ class TokenGuard implements Guard {
 
   /** The token's Okta session id, which strict session checking needs; throws when it has none. */
   private sessionIdOf(result: AuthResult): string {
-    const claim = this.options.sessions!.claim;
+    const claim = this.options.sessionClaim;
     const sid = ownClaim(result.claims, claim);
     if (!usableSessionId(sid)) {
       throw new SessionClaimMissingError(
         claim,
-        `The token carries no usable "${claim}" claim, which strict session checking needs to find its Okta session (add it with a Token Inline Hook from data.context.session.id)`,
+        `The token carries no usable "${claim}" claim (${SESSION_ID_SHAPE}), which strict session checking needs to find its Okta session (add it with a Token Inline Hook from data.context.session.id)`,
       );
     }
     return sid;
@@ -395,11 +365,7 @@ class TokenGuard implements Guard {
   async ready(): Promise<void> {
     try {
       await this.keys.ready();
-      if (this.storeSync !== undefined) {
-        await this.storeSync.catch((error: unknown) => {
-          throw new RevocationUnavailableError(`The shared denylist could not be loaded: ${(error as Error).message}`, 1, { cause: error });
-        });
-      }
+      await this.denylist.ready();
     } catch (error) {
       throw this.challenge(error);
     }
@@ -415,9 +381,12 @@ class TokenGuard implements Guard {
       try {
         return { auth: await this.run(token, policy) };
       } catch (error) {
-        const refreshToken = error instanceof TokenExpiredError ? await hooks?.getRefreshToken?.() : undefined;
+        if (!(error instanceof TokenExpiredError) || hooks?.getRefreshToken === undefined) throw error;
+        // Only a genuine token whose only fault is expiry is refreshed, and before the hook is asked.
+        const expired = await this.verifyExpired(token, this.options.refreshWindow);
+        const refreshToken = await hooks.getRefreshToken();
         if (refreshToken === undefined) throw error;
-        const tokens = await this.refresher.refresh(refreshToken);
+        const tokens = await this.refreshFor(expired, refreshToken);
         return { auth: await this.run(tokens.accessToken, policy), tokens };
       }
     } catch (error) {
@@ -491,7 +460,7 @@ class TokenGuard implements Guard {
     if (options.maxTokenAge !== undefined && now - cached.iat! > options.maxTokenAge + tolerance) {
       throw new TokenTooOldError(`The token was issued ${now - cached.iat!} seconds ago; at most ${options.maxTokenAge} are accepted`);
     }
-    this.checkRevoked(cached.result.claims);
+    this.denylist.check(cached.result.claims);
     this.hits++;
     return cached.result;
   }
@@ -502,12 +471,39 @@ class TokenGuard implements Guard {
     if (!verifySignature(header.alg, key.key, signingInput, signature)) {
       throw new InvalidSignatureError('The token signature is invalid');
     }
-    this.checkRevoked(claims);
+    this.denylist.check(claims);
     const result = buildResult(token, header, claims);
     if (this.cache !== undefined && !key.removed && !this.closed) {
       this.cache.set(token, { result, exp: claims.exp, nbf: claims.nbf ?? -Infinity, iat: claims.iat, key });
     }
     return result;
+  }
+
+  /**
+   * An expired access token that may be refreshed: its signature verifies with the issuer's key,
+   * every other check passes, it is not on the denylist, and it expired at most `window` seconds
+   * ago. Returns its claims; throws what is wrong otherwise (the expiry itself past the window).
+   */
+  private async verifyExpired(token: string, window: number): Promise<JwtClaims> {
+    if (this.closed) throw new GuardClosedError('This guard is closed: the service is shutting down', 1);
+    if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
+    const { header, claims, signingInput, signature } = decodeJwt(token);
+    checkHeader(header, this.options);
+    checkClaims(claims, this.options, Math.floor(this.options.clock() / 1000), window);
+    const key = await this.keys.keyFor(header);
+    if (!verifySignature(header.alg, key.key, signingInput, signature)) throw new InvalidSignatureError('The token signature is invalid');
+    this.denylist.check(claims);
+    return claims;
+  }
+
+  /** Refreshes for an expired token (see {@link TokenGuard.verifyExpired}); the new access token must name the same user and client. */
+  private async refreshFor(expired: JwtClaims, refreshToken: string): Promise<TokenSet> {
+    const tokens = await this.refresher.refresh(refreshToken);
+    const fresh = tokens.auth.claims;
+    if (fresh.sub !== expired.sub || clientIdOf(fresh) !== clientIdOf(expired)) {
+      throw new RefreshFailedError('The refresh token belongs to another user or client than the expired access token; sign in again');
+    }
+    return tokens;
   }
 
   /** A request authenticated by the backend-session cookie: refresh when needed, bound to the Okta session. */
@@ -516,7 +512,6 @@ class TokenGuard implements Guard {
     const found = await this.sessionFor(request);
     const clear = { 'Set-Cookie': this.clearSessionCookie() };
     if (found === undefined) throw Object.assign(new BackendSessionInvalidError('The session cookie names no live session; sign in again'), { headers: clear });
-    checkCsrf(request, cookies.allowedOrigins);
     const { id, data } = found;
     // Bound to Okta's session: when it ends, this one ends too.
     const rules = data.sid !== undefined && this.sessions !== undefined ? { ...(policy ?? {}), session: 'strict' as const } : policy;
@@ -525,7 +520,9 @@ class TokenGuard implements Guard {
         return { auth: await this.run(data.accessToken, rules), sessionId: id };
       } catch (error) {
         if (!(error instanceof TokenExpiredError) || data.refreshToken === undefined) throw error;
-        const tokens = await this.refresher.refresh(data.refreshToken);
+        // The session itself bounds how late a refresh may come (backendSessions.lifetime).
+        const expired = await this.verifyExpired(data.accessToken, Infinity);
+        const tokens = await this.refreshFor(expired, data.refreshToken);
         await cookies.store.set(id, { ...data, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, idToken: tokens.idToken ?? data.idToken });
         return { auth: await this.run(tokens.accessToken, rules), tokens, sessionId: id };
       }
@@ -543,6 +540,7 @@ class TokenGuard implements Guard {
     if (cookies === undefined) return undefined;
     const id = readCookie(request, cookies.cookieName);
     if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+    checkCsrf(request, cookies.allowedOrigins);
     const data = await cookies.store.get(id);
     return data === undefined || data.expiresAt <= this.options.clock() ? undefined : { id, data };
   }
@@ -553,7 +551,7 @@ class TokenGuard implements Guard {
     const now = this.options.clock();
     const id = newSessionId();
     const expiresAt = now + cookies.lifetime * 1000;
-    const sid = ownClaim(auth.claims, this.options.sessions?.claim ?? 'sid');
+    const sid = ownClaim(auth.claims, this.options.sessionClaim);
     await cookies.store.set(id, {
       accessToken: auth.token,
       refreshToken: tokens.refreshToken,
@@ -580,21 +578,14 @@ class TokenGuard implements Guard {
 
   async revoke(kind: RevocationKind, value: string, until?: number): Promise<void> {
     const now = this.options.clock();
-    const entry: RevocationEntry = { kind, value, at: now, until: until ?? now + this.options.revocation.maxTokenLifetime * 1000 };
-    this.denylist.put(entry);
+    const entry: RevocationEntry = { kind, value, at: now, until: until ?? now + (this.options.revocation.maxTokenLifetime + this.options.lateness) * 1000 };
     if (kind === 'sid') this.sessions?.forget(value);
-    const store = this.options.revocation.store;
-    if (store === undefined) return;
-    if (this.denylist.downSince !== undefined) {
-      this.unwritten.push(entry);
-      throw new Error('the shared denylist store is unreachable; the entry holds here and is written when the store is back');
-    }
-    try {
-      await store.add(entry);
-    } catch (error) {
-      this.unwritten.push(entry);
-      throw error;
-    }
+    await this.denylist.put(entry);
+  }
+
+  /** Denylists for a logout: a `jti` until its token can no longer be accepted (`exp` plus `lateness`), the rest by default. */
+  private revokeFor(kind: RevocationKind, value: string, tokenExp: number | undefined): Promise<void> {
+    return this.revoke(kind, value, kind === 'jti' && tokenExp !== undefined ? (tokenExp + this.options.lateness) * 1000 : undefined);
   }
 
   async backchannelLogout(logoutToken: string): Promise<{ sid?: string; subject?: string }> {
@@ -605,19 +596,36 @@ class TokenGuard implements Guard {
     const event = events !== null && typeof events === 'object' ? events[BACKCHANNEL_EVENT] : undefined;
     if (event === null || typeof event !== 'object') throw new LogoutTokenError(400, 'The logout token has no back-channel logout event');
     if (claims.nonce !== undefined) throw new LogoutTokenError(400, 'A logout token must not contain a nonce');
-    const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
-    const subject = typeof claims.sub === 'string' ? claims.sub : undefined;
+    const sid = typeof claims.sid === 'string' && claims.sid !== '' ? claims.sid : undefined;
+    const subject = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : undefined;
     if (sid === undefined && subject === undefined) throw new LogoutTokenError(400, 'The logout token names neither sid nor sub');
-    if (sid !== undefined) await this.revoke('sid', sid);
-    else await this.revoke('sub', subject!);
-    const store = this.options.backendSessions?.store;
-    if (store !== undefined) await store.deleteWhere(sid !== undefined ? { sid } : { subject });
+    // A replay names what the token names, so it can only repeat this logout: when the shared
+    // replay cache cannot answer, this instance's own record decides.
+    await this.claimLogoutToken(claims, 'logout token', false);
+    await this.endEverywhere(sid !== undefined ? 'sid' : 'sub', sid ?? subject!);
     emit(this.options.onEvent, { type: 'session.ended', status: 'LOGGED_OUT' });
     return { sid, subject };
   }
 
+  /**
+   * What a logout receiver does once the token is accepted: denylist the session or user, and end
+   * the backend sessions bound to it. Neither can fail the answer: the entry takes effect here at
+   * once and is written to the store as soon as it takes writes (`revocation.error` says when it
+   * does not), and the denylist already refuses a backend session's tokens; a store failure is
+   * reported as `logout.failed`.
+   */
+  private async endEverywhere(kind: 'sid' | 'sub', value: string): Promise<void> {
+    await this.revoke(kind, value).catch(() => undefined);
+    const store = this.options.backendSessions?.store;
+    if (store === undefined) return;
+    await store.deleteWhere(kind === 'sid' ? { sid: value } : { subject: value }).catch((error: unknown) => {
+      const cause = (error as Error).cause;
+      emit(this.options.onEvent, { type: 'logout.failed', step: 'backend sessions', message: cause instanceof Error ? cause.message : (error as Error).message });
+    });
+  }
+
   async universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }> {
-    await this.verifyIssuerJwt(bearer, ['global-token-revocation+jwt'], audience, 'global token revocation token', 401);
+    const claims = await this.verifyIssuerJwt(bearer, ['global-token-revocation+jwt'], audience, 'global token revocation token', 401);
     const subId = body !== null && typeof body === 'object' ? (body as { sub_id?: Record<string, unknown> }).sub_id : undefined;
     if (subId === null || typeof subId !== 'object') throw new LogoutTokenError(400, 'The body must name the user in "sub_id"');
     let subject: unknown;
@@ -631,12 +639,18 @@ class TokenGuard implements Guard {
       throw new LogoutTokenError(400, 'Unknown "sub_id" format');
     }
     if (typeof subject !== 'string' || subject === '') throw new LogoutTokenError(400, 'The "sub_id" names no user');
-    await this.revoke('sub', subject);
-    await this.options.backendSessions?.store.deleteWhere({ subject });
+    // The body is not bound to the bearer: replayed to another instance it could name anyone, so
+    // it must be single-use for the whole fleet, or refused.
+    await this.claimLogoutToken(claims, 'global token revocation token', true, 401);
+    await this.endEverywhere('sub', subject);
     return { subject };
   }
 
-  /** Verifies a JWT the issuer sent to this service (logout tokens), with replay protection. */
+  /**
+   * Verifies a JWT the issuer sent to this service (logout tokens): signature with the issuer's
+   * keys, its own `typ` rules (never the access-token `typ` option), `iss`, `aud`, a fresh `iat`,
+   * `exp` when present, and a `jti`. Marks nothing: see {@link TokenGuard.claimLogoutToken}.
+   */
   private async verifyIssuerJwt(token: string, typs: Array<string | undefined>, audience: string, what: string, status: 400 | 401 = 400): Promise<JwtClaims> {
     const fail = (message: string): never => {
       throw new LogoutTokenError(status, `Invalid ${what}: ${message}`);
@@ -644,7 +658,7 @@ class TokenGuard implements Guard {
     let decoded;
     try {
       decoded = decodeJwt(token);
-      checkHeader({ ...decoded.header, typ: undefined }, this.options);
+      checkSignedHeader(decoded.header, this.options.algorithms);
     } catch (error) {
       return fail((error as Error).message);
     }
@@ -666,11 +680,31 @@ class TokenGuard implements Guard {
     if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) fail('wrong audience');
     if (typeof claims.iat !== 'number' || claims.iat > now + tolerance || now - claims.iat > LOGOUT_TOKEN_MAX_AGE + tolerance) fail('"iat" missing or not fresh');
     if (claims.exp !== undefined && (typeof claims.exp !== 'number' || now >= claims.exp + tolerance)) fail('expired');
-    if (typeof claims.jti !== 'string' || claims.jti === '') fail('no "jti"');
-    const seen = (this.seenLogoutJtis ??= new LRUCache<string, true>({ max: 100_000, ttl: (LOGOUT_TOKEN_MAX_AGE + 600) * 1000 }));
-    if (seen.has(claims.jti!)) fail('replayed');
-    seen.set(claims.jti!, true);
+    if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > 256) fail('no usable "jti"');
     return claims;
+  }
+
+  /**
+   * Records a verified logout token's `jti` as used, after every other check passed, here and in
+   * the shared store (`claimOnce`). A replay is a {@link LogoutTokenError}. `shared`: the shared
+   * record is required (503 {@link RevocationUnavailableError} when the store has none or cannot
+   * answer); otherwise this process's record decides when the store cannot.
+   */
+  private async claimLogoutToken(claims: JwtClaims, what: string, shared: boolean, status: 400 | 401 = 400): Promise<void> {
+    const iat = claims.iat as number;
+    const end = Math.max(iat + LOGOUT_TOKEN_MAX_AGE, typeof claims.exp === 'number' ? claims.exp : 0);
+    const until = (end + this.options.clockTolerance + REPLAY_MARGIN) * 1000;
+    let outcome: 'new' | 'seen' | 'local';
+    try {
+      outcome = await this.denylist.claimOnce(claims.jti!, until);
+    } catch (error) {
+      if (shared) throw new RevocationUnavailableError('The shared replay cache cannot answer; retry shortly', 1, { cause: error });
+      outcome = await this.denylist.claimOnce(claims.jti!, until, true);
+    }
+    if (outcome === 'seen') throw new LogoutTokenError(status, `Invalid ${what}: replayed`);
+    if (outcome === 'local' && shared) {
+      throw new RevocationUnavailableError('The revocation store has no claimOnce(), so a token used here could be replayed to another instance; refused', 1);
+    }
   }
 
   logout(request: LogoutRequest): Promise<LogoutResult> {
@@ -678,7 +712,7 @@ class TokenGuard implements Guard {
       options: this.options,
       http: this.http,
       discovery: this.discovery,
-      revoke: (kind, value, until) => this.revoke(kind, value, until),
+      revoke: (kind, value, tokenExp) => this.revokeFor(kind, value, tokenExp),
       forgetToken: (token) => {
         this.cache?.delete(token);
         this.introspector?.forget(token);
@@ -691,7 +725,7 @@ class TokenGuard implements Guard {
     const stats: GuardStats = {
       tokenCache: { size: this.cache?.size ?? 0, hits: this.hits, misses: this.misses },
       keys: this.keys.stats(),
-      revocation: { size: this.denylist.size, live: this.denylist.downSince === undefined },
+      revocation: { size: this.denylist.size, live: this.denylist.downSince === undefined, unwritten: this.denylist.unwritten },
       refreshes: this.refresher.calls,
     };
     const i = this.introspector;
@@ -706,8 +740,7 @@ class TokenGuard implements Guard {
     this.closed = true;
     this.sessions?.stop();
     this.introspector?.stop();
-    clearTimeout(this.storeTimer);
-    await this.options.revocation.store?.close().catch(() => undefined);
+    await this.denylist.close();
     this.keys.close();
     this.cache?.clear();
     if (this.ownsHttp) await this.http.close?.();

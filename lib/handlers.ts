@@ -1,5 +1,4 @@
 import type { RequestLike } from './bearer';
-import { checkCsrf } from './backend-session';
 import { AuthError, errorAnswer } from './errors';
 import { LogoutTokenError, type Guard } from './guard';
 
@@ -80,9 +79,11 @@ export interface LogoutRouteOptions {
 }
 
 /**
- * `POST` logout route. Authenticated by the backend-session cookie (CSRF-checked) or by a bearer
- * token; the body may carry `refresh_token`, `id_token` and `state`. Answers 200 with
- * `{ endSessionUrl, failures }`, and clears the session cookie.
+ * `POST` logout route. Authenticated by the backend-session cookie (CSRF-checked against
+ * `backendSessions.allowedOrigins`) or by a bearer token; the body may carry `refresh_token`,
+ * `id_token` and `state`. Answers 200 with `{ loggedOut, endSessionUrl, failures }` (`failures`:
+ * the steps that failed, `[{ step }]`; the reasons go to `onEvent` as `logout.failed`), and clears
+ * the session cookie.
  */
 export async function logoutRoute(guard: Guard, request: BodyRequest, options: LogoutRouteOptions = {}, parsed?: unknown): Promise<Answer> {
   try {
@@ -91,7 +92,7 @@ export async function logoutRoute(guard: Guard, request: BodyRequest, options: L
     let accessToken: string;
     let subject: string | undefined;
     if (session !== undefined) {
-      checkCsrf(request, new Set());
+      // sessionFor() has checked that a cookie-authenticated unsafe request is same-site (or from an allowed origin).
       accessToken = session.data.accessToken;
       subject = session.data.subject;
     } else {
@@ -111,7 +112,8 @@ export async function logoutRoute(guard: Guard, request: BodyRequest, options: L
     });
     const headers: Record<string, string> = { 'cache-control': 'no-store' };
     if (session !== undefined) headers['set-cookie'] = guard.clearSessionCookie();
-    return { status: 200, headers, body: { loggedOut: true, endSessionUrl: result.endSessionUrl, failures: result.failures } };
+    // The steps that failed, never why: reasons name internal hosts and URLs (they go to onEvent).
+    return { status: 200, headers, body: { loggedOut: true, endSessionUrl: result.endSessionUrl, failures: result.failures.map(({ step }) => ({ step })) } };
   } catch (error) {
     return failure(error);
   }

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { authenticate, type ClientCredentials, type ResolvedClient } from './client-auth';
 import { parseJson, UpstreamProblem, type Discovery } from './discovery';
 import { IntrospectionUnavailableError, TokenInactiveError } from './errors';
-import type { TokengateEvent } from './events';
+import { emit, type TokengateEvent } from './events';
 import type { HttpClient } from './http';
 import { Calls, formBody, Renewals, renewalStart, sendTimed, UpstreamGate, type Renewable } from './upstream';
 
@@ -53,7 +53,12 @@ export interface IntrospectionAnswer {
   active: boolean;
   /** The answer's members, `active` included. */
   response: Readonly<Record<string, unknown>>;
+  /** Why an answer counts as inactive although it may say `active: true` (or says nothing usable), for the 401's message. */
+  refusal?: string;
 }
+
+/** `token_type` values (RFC 7662 section 2.2, RFC 6749 section 7.1, compared case-insensitively) that name an access token. */
+const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop', 'access_token']);
 
 interface Entry extends IntrospectionAnswer, Renewable {}
 
@@ -68,9 +73,11 @@ export interface IntrospectorContext {
 /**
  * RFC 7662 client with a per-token cache and one request in flight per token.
  *
- * Strict about answers: `active` must be a boolean; an active answer whose `exp` has passed, or
- * whose `iss`/`aud` contradict the guard's, counts as inactive. Active answers are reused for
- * `cacheTtl` (never past `exp`), inactive ones until the token's `exp` (or `inactiveTtl`).
+ * Strict about answers: an answer without a boolean `active` violates RFC 7662 and refuses the
+ * token (never cached, never a 503); an active answer whose `exp` has passed, whose `iss`/`aud`
+ * contradict the guard's, or whose `token_type` names no access token counts as inactive. Active
+ * answers are reused for `cacheTtl` (never past `exp`), inactive ones until the token's `exp` (or
+ * `inactiveTtl`).
  *
  * Does NOT check signatures or scopes: that is the guard's job.
  * @see https://www.rfc-editor.org/rfc/rfc7662
@@ -124,9 +131,17 @@ export class Introspector {
     return entry;
   }
 
-  /** Throws {@link TokenInactiveError} unless the answer is active. */
-  static requireActive(answer: IntrospectionAnswer): void {
+  /**
+   * Throws {@link TokenInactiveError} unless the answer is active. With `forThisApi` (a token
+   * accepted on introspection alone), the answer must also show it was issued for this API: an
+   * `aud` naming one of the guard's audiences.
+   */
+  static requireActive(answer: IntrospectionAnswer, forThisApi = false): void {
+    if (answer.refusal !== undefined) throw new TokenInactiveError(`The token is refused: ${answer.refusal}`);
     if (!answer.active) throw new TokenInactiveError('The token is not active: the issuer reports it revoked, expired or unknown');
+    if (forThisApi && answer.response.aud === undefined) {
+      throw new TokenInactiveError('The token is refused: the introspection answer has no "aud", so nothing shows it was issued for this API');
+    }
   }
 
   /** Forgets the answer for a token (logout). */
@@ -159,9 +174,10 @@ export class Introspector {
     const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;
     const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
     const refreshFrom = answer.active ? renewalStart(sent, this.options.cacheTtl * 1000, until) : Infinity;
-    const entry: Entry = { active: answer.active, response: answer.response, until, refreshFrom, lastUsed: replaced?.lastUsed ?? now };
-    // A token forgotten (logout) while this call was in flight is not cached again.
-    if (current && until > now) {
+    const entry: Entry = { active: answer.active, response: answer.response, refusal: answer.refusal, until, refreshFrom, lastUsed: replaced?.lastUsed ?? now };
+    // A token forgotten (logout) while this call was in flight is not cached again; an answer that
+    // broke RFC 7662 is not kept either, so a fixed endpoint is asked again at once.
+    if (current && until > now && answer.refusal === undefined) {
       this.cache.set(token, entry);
       if (entry.active) this.renewals.add(token, entry, () => this.fetch(token, exp, entry));
     }
@@ -185,11 +201,19 @@ export class Introspector {
     if (response.status === 429) throw new UpstreamProblem(`${endpoint} is rate-limited (429)`);
     if (response.status !== 200) throw new UpstreamProblem(`${endpoint} answered ${response.status}${response.status === 401 ? ' (check the introspection client credentials)' : ''}`);
     const body = parseJson(response.body, endpoint);
-    if (typeof body.active !== 'boolean') throw new UpstreamProblem(`${endpoint} answered without a boolean "active"`);
+    if (typeof body.active !== 'boolean') {
+      // Not "the upstream is down": an answer that breaks RFC 7662 cannot vouch for the token.
+      const refusal = 'the introspection answer has no boolean "active" (RFC 7662 section 2.2)';
+      emit(this.context.onEvent, { type: 'upstream.error', service: 'introspection', message: `${endpoint} answered without a boolean "active": the token was refused` });
+      return { active: false, response: Object.freeze(body), refusal, sent };
+    }
     return { active: body.active && this.consistent(body), response: Object.freeze(body), sent };
   }
 
-  /** An active answer must not contradict the guard: `exp` not passed, `iss` and `aud` ours when present. */
+  /**
+   * An active answer must not contradict the guard: `exp` not passed, `iss` and `aud` ours when
+   * present, `token_type` (when present) an access token's.
+   */
   private consistent(body: Record<string, unknown>): boolean {
     const now = this.context.clock() / 1000;
     if (body.exp !== undefined && (typeof body.exp !== 'number' || body.exp <= now)) return false;
@@ -198,6 +222,7 @@ export class Introspector {
       const aud = Array.isArray(body.aud) ? body.aud : [body.aud];
       if (!aud.some((a) => typeof a === 'string' && this.context.audiences.has(a))) return false;
     }
+    if (body.token_type !== undefined && !(typeof body.token_type === 'string' && ACCESS_TOKEN_TYPES.has(body.token_type.toLowerCase()))) return false;
     return true;
   }
 }

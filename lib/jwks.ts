@@ -3,7 +3,7 @@ import { UpstreamProblem, parseJson, type Discovery } from './discovery';
 import { KeysUnavailableError, UnknownKeyError } from './errors';
 import { emit } from './events';
 import type { HttpClient } from './http';
-import type { JwtHeader } from './jwt';
+import { printable, type JwtHeader } from './jwt';
 import type { Algorithm, ResolvedOptions } from './options';
 
 /** One public key of the issuer, bound to the algorithms it may verify. */
@@ -28,7 +28,8 @@ const OKP_ALGS = new Map<unknown, Algorithm[]>([['Ed25519', ['EdDSA', 'Ed25519']
  * - The JWKS is fetched on first use, with the `keySet` timeout and size limit.
  * - It is kept for `Cache-Control: max-age` clamped to `[minCacheAge, maxCacheAge]`
  *   (`defaultCacheAge` without one), refreshed in the background once 80 % of that has passed.
- * - An unknown `kid` causes at most one refetch per `cooldown`, shared by every concurrent caller.
+ * - An unknown `kid` causes one refetch, shared by every concurrent caller; further refetches for
+ *   unknown kids wait `cooldown` after it, unless another fetch (a scheduled one) came between.
  * - While the issuer is unreachable, held keys keep working for `staleIfError` past their age;
  *   a failed fetch is not retried for `retryAfter`.
  * - Entries that cannot be used are skipped; a document with no usable key is an upstream failure.
@@ -43,7 +44,9 @@ export class KeySet {
   private expiresAt = -Infinity;
   /** When the set is due for a background refresh, ms. Read on every cache hit, so kept public. */
   refreshAt = -Infinity;
-  private lastAttempt = -Infinity;
+  /** When the last fetch caused by an unknown `kid` started, ms; and whether the latest fetch was one. */
+  private lastKidFetch = -Infinity;
+  private lastFetchForKid = false;
   private failedAt = -Infinity;
   /** Whether the last fetch that completed failed (an attempt in flight does not count). */
   private lastOutcomeFailed = false;
@@ -74,8 +77,16 @@ export class KeySet {
     await this.current(now);
     let key = this.find(header);
     if (key !== undefined) return key;
-    if (this.inflight !== undefined || now - this.lastAttempt >= this.options.keySet.cooldown * 1000) {
-      await this.refresh().catch(() => undefined);
+    if (this.inflight !== undefined) {
+      await this.inflight.catch(() => undefined);
+      key = this.find(header);
+      if (key !== undefined) return key;
+    }
+    // The cooldown paces refetches caused by unknown kids only: after any other fetch (the first
+    // one, a scheduled refresh), the first unknown kid refetches at once, so that a key published
+    // just after that fetch (an emergency rotation) is found.
+    if (!this.lastFetchForKid || now - this.lastKidFetch >= this.options.keySet.cooldown * 1000) {
+      await this.refresh(true).catch(() => undefined);
       key = this.find(header);
       if (key !== undefined) return key;
     }
@@ -83,7 +94,7 @@ export class KeySet {
     throw new UnknownKeyError(
       header.kid === undefined
         ? `The token has no "kid" and the issuer's key set has no single key for ${header.alg}`
-        : `No key in the issuer's key set has kid "${header.kid}" for ${header.alg}`,
+        : `No key in the issuer's key set has kid "${printable(header.kid)}" for ${header.alg}`,
     );
   }
 
@@ -147,17 +158,19 @@ export class KeySet {
     return found;
   }
 
-  private refresh(): Promise<void> {
+  /** Starts a fetch unless one is in flight; `forKid` when an unknown `kid` caused it. */
+  private refresh(forKid = false): Promise<void> {
     if (this.closed) return Promise.reject(new UpstreamProblem('the guard is closed'));
-    this.inflight ??= this.load().finally(() => {
+    this.inflight ??= this.load(forKid).finally(() => {
       this.inflight = undefined;
     });
     return this.inflight;
   }
 
-  private async load(): Promise<void> {
+  private async load(forKid: boolean): Promise<void> {
     const started = this.options.clock();
-    this.lastAttempt = started;
+    this.lastFetchForKid = forKid;
+    if (forKid) this.lastKidFetch = started;
     this.fetches++;
     const heldKeys = this.all.length > 0 && started < this.expiresAt + this.options.keySet.staleIfError * 1000;
     try {

@@ -107,26 +107,14 @@ function parseObject(part: string, what: string): Record<string, unknown> {
 
 /**
  * Checks the protected header before any key is looked up: `alg` in the allow-list (never `none`
- * or HMAC), no `crit` extensions (tokengate implements none), and `typ`.
+ * or HMAC), no `crit` extensions (tokengate implements none), and `typ` as an access token's.
  *
  * Does NOT use `jwk`, `jku`, `x5u` or `x5c`: keys come only from the issuer's key set.
  * @see https://www.rfc-editor.org/rfc/rfc8725#section-3.1
  */
 export function checkHeader(header: JwtHeader, options: ResolvedOptions): void {
-  const alg = header.alg;
-  if (typeof alg !== 'string' || !options.algorithms.has(alg)) {
-    throw new AlgorithmNotAllowedError(
-      `The token is signed with ${typeof alg === 'string' ? `"${printable(alg)}"` : 'no algorithm'}; allowed: ${[...options.algorithms].join(', ')}`,
-    );
-  }
-  if (header.crit !== undefined) {
-    throw new UnsupportedCriticalHeaderError('The token header lists "crit" extensions, which are not supported');
-  }
-  if (header.kid !== undefined && typeof header.kid !== 'string') {
-    throw new MalformedTokenError('The token header "kid" must be a string');
-  }
-  const typ = header.typ;
-  if (typ !== undefined && typeof typ !== 'string') throw new TokenTypeError('The token header "typ" must be a string');
+  checkSignedHeader(header, options.algorithms);
+  const typ = header.typ as string | undefined;
   if (options.typ !== undefined) {
     if (typ === undefined || normalizeTyp(typ) !== options.typ) {
       throw new TokenTypeError(`The token header "typ" must be "${options.typ}"${typ === undefined ? ', and it has none' : `, not "${printable(typ)}"`}`);
@@ -137,14 +125,36 @@ export function checkHeader(header: JwtHeader, options: ResolvedOptions): void {
 }
 
 /**
+ * The header checks every JWT from the issuer gets, whatever its kind (access token, logout
+ * token): `alg` in the allow-list, no `crit`, `kid` and `typ` strings when present. Each kind
+ * checks its own `typ` value.
+ */
+export function checkSignedHeader(header: JwtHeader, algorithms: ReadonlySet<Algorithm>): void {
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !algorithms.has(alg)) {
+    throw new AlgorithmNotAllowedError(
+      `The token is signed with ${typeof alg === 'string' ? `"${printable(alg)}"` : 'no algorithm'}; allowed: ${[...algorithms].join(', ')}`,
+    );
+  }
+  if (header.crit !== undefined) {
+    throw new UnsupportedCriticalHeaderError('The token header lists "crit" extensions, which are not supported');
+  }
+  if (header.kid !== undefined && typeof header.kid !== 'string') {
+    throw new MalformedTokenError('The token header "kid" must be a string');
+  }
+  if (header.typ !== undefined && typeof header.typ !== 'string') throw new TokenTypeError('The token header "typ" must be a string');
+}
+
+/**
  * Checks the claims that need no key: `iss` exact, `aud` any-of, `exp` required, `nbf` and `iat`
  * with `clockTolerance`, `maxTokenAge`, `requiredClaims`, `clientIds`, and the types of `sub`,
- * `jti`, `scp`, `scope`. `now` is in seconds.
+ * `jti`, `scp`, `scope`. `now` is in seconds. `expiredFor` (seconds) accepts a token expired
+ * that much longer, for a silent refresh that must know every other check passes.
  *
  * Does NOT check the signature, scopes a route requires, or revocation.
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: number): void {
+export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: number, expiredFor = 0): void {
   if (claims.iss !== options.issuer) {
     if (typeof claims.iss === 'string' && isOktaOrgIssuer(claims.iss, options.issuer)) {
       throw new OrgAuthorizationServerError(orgServerMessage());
@@ -160,7 +170,7 @@ export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: nu
   const tolerance = options.clockTolerance;
   if (claims.exp === undefined) throw new ClaimInvalidError('exp', 'The token has no "exp" claim; access tokens must expire');
   number(claims, 'exp');
-  if (now >= claims.exp + tolerance) {
+  if (now >= claims.exp + tolerance + expiredFor) {
     throw new TokenExpiredError(`The token expired ${Math.round(now - claims.exp)} seconds ago`);
   }
   if (claims.nbf !== undefined) {
@@ -189,11 +199,16 @@ export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: nu
     if (ownClaim(claims, name) === undefined) throw new ClaimInvalidError(name, `The token has no "${name}" claim, which is required`);
   }
   if (options.clientIds !== undefined) {
-    const client = claims.cid ?? claims.client_id;
+    const client = clientIdOf(claims);
     if (client === undefined || !options.clientIds.has(client)) {
       throw new ClientNotAllowedError(client === undefined ? 'The token names no client ("cid" or "client_id")' : `The client "${printable(client)}" is not allowed`);
     }
   }
+}
+
+/** The client a token was issued to: Okta's `cid`, else RFC 9068's `client_id`. */
+export function clientIdOf(claims: Readonly<JwtClaims>): string | undefined {
+  return claims.cid ?? claims.client_id;
 }
 
 /** A claim the token itself carries: never one inherited from `Object.prototype` (`constructor`, `toString`...). */

@@ -1,7 +1,8 @@
 import { authenticate } from './client-auth';
 import type { Discovery } from './discovery';
 import type { HttpClient } from './http';
-import type { ResolvedOptions } from './options';
+import { emit } from './events';
+import { isLoopbackHost, type ResolvedOptions } from './options';
 import type { RevocationKind } from './revocation';
 import { formBody } from './upstream';
 
@@ -49,7 +50,8 @@ export interface LogoutContext {
   options: ResolvedOptions;
   http: HttpClient;
   discovery: Discovery;
-  revoke: (kind: RevocationKind, value: string, until?: number) => Promise<void>;
+  /** Denylists everywhere; `tokenExp` (seconds) is the `exp` of the token a `jti` belongs to. */
+  revoke: (kind: RevocationKind, value: string, tokenExp?: number) => Promise<void>;
   forgetToken: (token: string) => void;
   closeOktaSession: ((sid: string) => Promise<void>) | undefined;
 }
@@ -66,22 +68,23 @@ export async function logout(request: LogoutRequest, context: LogoutContext): Pr
       await action();
       return 'done';
     } catch (error) {
-      failures.push({ step, message: (error as Error).message });
+      const message = (error as Error).message;
+      failures.push({ step, message });
+      emit(options.onEvent, { type: 'logout.failed', step, message });
       return 'failed';
     }
   };
   const claims = request.accessToken === undefined ? {} : unverifiedClaims(request.accessToken);
-  const claimName = options.sessions?.claim ?? 'sid';
-  const sidClaim = Object.hasOwn(claims, claimName) ? claims[claimName] : undefined;
+  const sidClaim = Object.hasOwn(claims, options.sessionClaim) ? claims[options.sessionClaim] : undefined;
   const sid = request.sessionId ?? (typeof sidClaim === 'string' ? sidClaim : undefined);
   const jti = typeof claims.jti === 'string' ? claims.jti : undefined;
   const denylisted: LogoutResult['denylisted'] = [];
-  const deny = async (kind: RevocationKind, value: string | undefined, until?: number) => {
+  const deny = async (kind: RevocationKind, value: string | undefined, tokenExp?: number) => {
     if (value === undefined) return;
     denylisted.push({ kind, value });
-    await attempt(`denylist ${kind}`, () => context.revoke(kind, value, until));
+    await attempt(`denylist ${kind}`, () => context.revoke(kind, value, tokenExp));
   };
-  await deny('jti', jti, typeof claims.exp === 'number' ? claims.exp * 1000 : undefined);
+  await deny('jti', jti, typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp : undefined);
   await deny('sid', sid);
   await deny('sub', request.subject);
   if (request.accessToken !== undefined) context.forgetToken(request.accessToken);
@@ -125,14 +128,24 @@ export async function logout(request: LogoutRequest, context: LogoutContext): Pr
   if (request.idToken !== undefined || request.postLogoutRedirectUri !== undefined) {
     const configured = options.endpoints.endSession;
     const discovered = configured ?? (await context.discovery.get().then((m) => m.end_session_endpoint, () => undefined));
-    const base = typeof discovered === 'string' ? discovered : `${options.issuer.replace(/\/$/, '')}/v1/logout`;
-    const url = new URL(base);
+    const fallback = `${options.issuer.replace(/\/$/, '')}/v1/logout`;
+    // A discovered value that is not an https URL (http on loopback) is not used: a broken document must not fail the logout.
+    const url = new URL(typeof discovered === 'string' && isWebUrl(discovered) ? discovered : fallback);
     if (request.idToken !== undefined) url.searchParams.set('id_token_hint', request.idToken);
     if (request.postLogoutRedirectUri !== undefined) url.searchParams.set('post_logout_redirect_uri', request.postLogoutRedirectUri);
     if (request.state !== undefined) url.searchParams.set('state', request.state);
     endSessionUrl = url.toString();
   }
   return { denylisted, refreshTokenRevoked, accessTokenRevoked, oktaSessionClosed, backendSessionsEnded, endSessionUrl, failures };
+}
+
+function isWebUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  } catch {
+    return false;
+  }
 }
 
 /** The payload of a JWT, unverified (logout trusts its caller), or `{}`. */

@@ -3,12 +3,33 @@ import { authenticate, type ClientCredentials, type ResolvedClient } from './cli
 import { parseJson, UpstreamProblem } from './discovery';
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from './errors';
 import { emit, type TokengateEvent } from './events';
-import type { HttpClient } from './http';
+import { HttpError, type HttpClient, type HttpRequest, type HttpResponse } from './http';
 import { Calls, formBody, Renewals, renewalStart, sendTimed, UpstreamGate, type Renewable } from './upstream';
 
-/** Whether a session claim can be looked up: a non-empty string of at most 256 characters. */
+/** The shape of an Okta session id that may go into a URL path: 1 to 256 letters, digits, `_` or `-` (never `.` or `..`). */
+const SESSION_ID = /^[A-Za-z0-9_-]{1,256}$/;
+
+/** What a session claim must look like, for messages. */
+export const SESSION_ID_SHAPE = '1 to 256 letters, digits, "_" or "-"';
+
+/** Whether a session claim can be looked up: a plain Okta session id ({@link SESSION_ID_SHAPE}). */
 export function usableSessionId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 256;
+  return typeof value === 'string' && SESSION_ID.test(value);
+}
+
+/** How messages name the Sessions API URL: the session id is Okta's session cookie value, never written out. */
+const SESSION_PATH = '/api/v1/sessions/{id}';
+
+/** An Okta session status as the API spells them (`ACTIVE`, `MFA_REQUIRED`, ...). */
+const STATUS = /^[A-Za-z0-9_]{1,64}$/;
+
+/** What a failed request to the Sessions API says, without the URL (it holds the session id). */
+function failedCall(error: unknown): string {
+  const reason = error instanceof HttpError ? error.reason : undefined;
+  if (reason === 'timeout') return 'did not answer in time';
+  if (reason === 'too_large') return 'sent a body over the size limit';
+  if (reason === 'network') return 'could not be reached';
+  return 'failed';
 }
 
 /** Options of the Okta session liveness check (the `sessions` guard option). */
@@ -176,14 +197,7 @@ export class SessionChecker {
    * closed. Rejects with an `Error` saying why otherwise.
    */
   async close(sessionId: string): Promise<void> {
-    const url = `${this.options.orgUrl}/api/v1/sessions/${encodeURIComponent(sessionId)}`;
-    const response = await this.http.request({
-      method: 'DELETE',
-      url,
-      headers: { authorization: await this.authorization(), accept: 'application/json' },
-      timeout: this.options.timeout,
-      maxBytes: this.options.maxBytes,
-    });
+    const { response } = await this.send('DELETE', sessionId, await this.authorization());
     this.gate.observe(response);
     const now = this.context.clock();
     this.inflight.drop(sessionId);
@@ -227,15 +241,28 @@ export class SessionChecker {
     return entry;
   }
 
+  /**
+   * One request for a session. Refuses an id that is not a plain Okta id (`.` or `..` would reach
+   * another path with the API token); failures never name the URL, which holds the id.
+   */
+  private async send(method: HttpRequest['method'], sessionId: string, authorization: string): Promise<{ response: HttpResponse; sent: number }> {
+    if (!usableSessionId(sessionId)) throw new UpstreamProblem(`refused: a session id must be ${SESSION_ID_SHAPE}`);
+    const url = `${this.options.orgUrl}/api/v1/sessions/${sessionId}`;
+    try {
+      return await sendTimed(
+        this.http,
+        { method, url, headers: { authorization, accept: 'application/json' }, timeout: this.options.timeout, maxBytes: this.options.maxBytes },
+        () => this.context.clock(),
+      );
+    } catch (error) {
+      throw new UpstreamProblem(`${this.options.orgUrl}${SESSION_PATH} ${failedCall(error)}`);
+    }
+  }
+
   private async call(sessionId: string, tokenExp: number): Promise<Entry> {
-    const url = `${this.options.orgUrl}/api/v1/sessions/${encodeURIComponent(sessionId)}`;
     const authorization = await this.authorization();
     this.calls++;
-    const { response, sent } = await sendTimed(
-      this.http,
-      { method: 'GET', url, headers: { authorization, accept: 'application/json' }, timeout: this.options.timeout, maxBytes: this.options.maxBytes },
-      () => this.context.clock(),
-    );
+    const { response, sent } = await this.send('GET', sessionId, authorization);
     this.gate.observe(response);
     const now = this.context.clock();
     if (response.status === 404) {
@@ -247,8 +274,8 @@ export class SessionChecker {
       throw new UpstreamProblem(`${response.status}: check the sessions credentials (API token, or a client granted okta.sessions.read)`);
     }
     if (response.status !== 200) throw new UpstreamProblem(`answered ${response.status}`);
-    const body = parseJson(response.body, url);
-    if (typeof body.status !== 'string' || (body.id !== undefined && body.id !== sessionId)) {
+    const body = parseJson(response.body, `${this.options.orgUrl}${SESSION_PATH}`);
+    if (typeof body.status !== 'string' || !STATUS.test(body.status) || (body.id !== undefined && body.id !== sessionId)) {
       throw new UpstreamProblem('answered with something that is not this session');
     }
     const expiresAt = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
@@ -286,7 +313,8 @@ export class SessionChecker {
     if (typeof body.access_token !== 'string' || typeof body.token_type !== 'string' || body.token_type.toLowerCase() !== 'bearer') {
       throw new UpstreamProblem('the token endpoint gave no Bearer access token for the sessions client (DPoP-bound tokens are not supported: turn off "Require DPoP" for this service app)');
     }
-    const lifetime = typeof body.expires_in === 'number' ? body.expires_in : 300;
+    // Bounded: a lifetime from the answer never keeps a token past a day, nor makes a negative one.
+    const lifetime = typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) ? Math.min(Math.max(body.expires_in, 0), 86_400) : 300;
     const header = `Bearer ${body.access_token}`;
     this.apiToken = { header, until: this.context.clock() + Math.max(0, lifetime - 60) * 1000 };
     return header;

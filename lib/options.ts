@@ -1,7 +1,7 @@
 import type { HttpClient } from './http';
 import type { TokengateEvent } from './events';
 import { resolveClient, type ClientCredentials, type ResolvedClient } from './client-auth';
-import { MemorySessionStore, type BackendSessionOptions, type ResolvedBackendSessions } from './backend-session';
+import { guardedSessionStore, MemorySessionStore, type BackendSessionOptions, type ResolvedBackendSessions } from './backend-session';
 import type { ResolvedRevocation, RevocationOptions } from './revocation';
 import type { IntrospectionOptions, ResolvedIntrospection } from './introspection';
 import type { ResolvedSessions, SessionOptions } from './okta-sessions';
@@ -77,6 +77,12 @@ export interface GuardOptions {
   endpoints?: { token?: string; revocation?: string; endSession?: string };
   /** How long the outcome of a refresh is reused for the same refresh token, in seconds. Default 30 (Okta's rotation grace). */
   refreshGrace?: number;
+  /**
+   * How long after its `exp` an expired access token may still be refreshed silently (bearer
+   * tokens with `getRefreshToken`), in seconds. Only a token whose signature verifies with the
+   * issuer's key and whose only fault is expiry qualifies. Default 86400 (24 h).
+   */
+  refreshWindow?: number;
   /** The denylist consulted on every request (logout, back-channel logout), and its shared store. */
   revocation?: RevocationOptions;
   /** Backend sessions: an opaque cookie in front of server-side tokens. Default: off. */
@@ -135,6 +141,14 @@ export interface ResolvedOptions {
   client: ResolvedClient | undefined;
   endpoints: { token: string | undefined; revocation: string | undefined; endSession: string | undefined };
   refreshGrace: number;
+  refreshWindow: number;
+  /** The claim that carries the Okta session id, for every feature that reads one: `sessions.claim`, else `sid`. */
+  sessionClaim: string;
+  /**
+   * How long after its `exp` a token can still be accepted, in seconds: `clockTolerance`, plus
+   * `refreshWindow` when a `client` can refresh it. Denylist entries outlive it.
+   */
+  lateness: number;
   revocation: ResolvedRevocation;
   backendSessions: ResolvedBackendSessions | undefined;
 }
@@ -142,7 +156,7 @@ export interface ResolvedOptions {
 const TOP_LEVEL = [
   'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
   'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent', 'introspection', 'sessions', 'policy',
-  'client', 'endpoints', 'refreshGrace', 'revocation', 'backendSessions',
+  'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions',
 ];
 const REVOCATION_KEYS = ['store', 'max', 'maxTokenLifetime', 'staleFor'];
 const BACKEND_SESSION_KEYS = ['store', 'cookieName', 'path', 'domain', 'secure', 'sameSite', 'lifetime', 'allowedOrigins', 'max'];
@@ -226,12 +240,16 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     throw new TypeError('tokengate: option "realm" must be a non-empty printable ASCII string without quotes or backslashes');
   }
 
+  const clockTolerance = seconds('clockTolerance', input.clockTolerance, 30, 0, 300);
+  const client = input.client === undefined ? undefined : resolveClient('client', input.client);
+  const refreshWindow = seconds('refreshWindow', input.refreshWindow, 86_400, 0);
+  const sessions = input.sessions === undefined ? undefined : resolveSessions(input.sessions, issuer);
   return {
     issuer,
     audiences: new Set(audiences),
     jwksUri: input.jwksUri === undefined ? undefined : url('jwksUri', input.jwksUri, false),
     algorithms: new Set(algorithms),
-    clockTolerance: seconds('clockTolerance', input.clockTolerance, 30, 0, 300),
+    clockTolerance,
     maxTokenAge: input.maxTokenAge === undefined ? undefined : seconds('maxTokenAge', input.maxTokenAge, 0, 0.001),
     requiredClaims: stringList('requiredClaims', input.requiredClaims) ?? [],
     typ: input.typ === undefined ? undefined : normalizeTyp(input.typ),
@@ -244,11 +262,14 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     clock,
     onEvent: input.onEvent,
     introspection: input.introspection === undefined ? undefined : resolveIntrospection(input.introspection, input.client),
-    sessions: input.sessions === undefined ? undefined : resolveSessions(input.sessions, issuer),
+    sessions,
     policy: definePolicy(input.policy),
-    client: input.client === undefined ? undefined : resolveClient('client', input.client),
+    client,
     endpoints: resolveEndpoints(input.endpoints),
     refreshGrace: seconds('refreshGrace', input.refreshGrace, 30, 0),
+    refreshWindow,
+    sessionClaim: sessions?.claim ?? 'sid',
+    lateness: clockTolerance + (client === undefined ? 0 : refreshWindow),
     revocation: resolveRevocation(input.revocation),
     backendSessions: input.backendSessions === undefined ? undefined : resolveBackendSessions(input.backendSessions, clock),
   };
@@ -265,8 +286,13 @@ function resolveRevocation(input: RevocationOptions | undefined): ResolvedRevoca
   const r = object('revocation', input ?? {});
   rejectUnknown('revocation.', r, REVOCATION_KEYS);
   const store = r.store as ResolvedRevocation['store'];
-  if (store !== undefined && (store === null || typeof store.add !== 'function' || typeof store.load !== 'function' || typeof store.subscribe !== 'function')) {
-    throw new TypeError('tokengate: option "revocation.store" must implement add(), load(), subscribe() and close()');
+  const methods = ['add', 'load', 'subscribe', 'close'] as const;
+  if (store !== undefined && (store === null || typeof store !== 'object' || methods.some((name) => typeof store[name] !== 'function'))) {
+    const missing = store === null || typeof store !== 'object' ? methods : methods.filter((name) => typeof store[name] !== 'function');
+    throw new TypeError(`tokengate: option "revocation.store" must implement add(), load(), subscribe() and close(); missing: ${missing.join(', ')}`);
+  }
+  if (store !== undefined && store.claimOnce !== undefined && typeof store.claimOnce !== 'function') {
+    throw new TypeError('tokengate: option "revocation.store" has a "claimOnce" that is not a function');
   }
   return {
     store,
@@ -295,7 +321,7 @@ function resolveBackendSessions(input: BackendSessionOptions, clock: () => numbe
     throw new TypeError('tokengate: option "backendSessions.store" must implement get(), set(), delete() and deleteWhere()');
   }
   return {
-    store: store ?? new MemorySessionStore(integer('backendSessions.max', b.max, 100_000, 1), clock),
+    store: guardedSessionStore(store ?? new MemorySessionStore(integer('backendSessions.max', b.max, 100_000, 1), clock)),
     cookieName,
     path,
     domain: b.domain as string | undefined,

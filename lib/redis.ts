@@ -21,7 +21,8 @@ export interface RedisSubscriberLike {
 
 /** The commands tokengate uses, named as in node-redis 5+. */
 export interface RedisClientLike {
-  set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>;
+  /** With `condition: 'NX'`, resolves `null` when the key already existed. */
+  set(key: string, value: string, options: { expiration: { type: 'PX'; value: number }; condition?: 'NX' }): Promise<unknown>;
   get(key: string): Promise<string | null>;
   del(keys: string | string[]): Promise<number>;
   mGet(keys: string[]): Promise<Array<string | null>>;
@@ -60,6 +61,15 @@ function deadline<T>(promise: Promise<T>, seconds: number, what: string): Promis
   });
 }
 
+/** Destroys a connection whatever state it is in (node-redis throws when it was never open). */
+function destroyQuietly(connection: RedisSubscriberLike): void {
+  try {
+    connection.destroy();
+  } catch {
+    // Already closed: nothing is held.
+  }
+}
+
 function parseEntry(text: string | null): RevocationEntry | undefined {
   if (text === null) return undefined;
   try {
@@ -73,8 +83,10 @@ function parseEntry(text: string | null): RevocationEntry | undefined {
 
 /**
  * A {@link RevocationStore} on Redis: one key per entry (`{prefix}:deny:{kind}:{value}`, expiring
- * with the entry), announced on the channel `{prefix}:deny` to every instance. The subscription
- * uses a duplicate of your client, which this store opens and closes itself.
+ * with the entry), announced on the channel `{prefix}:deny` to every instance; logout-token ids
+ * claimed once for the whole fleet with `SET NX` (`{prefix}:once:{id}`). The subscription uses a
+ * duplicate of your client, which this store opens and closes itself: one at a time, destroyed
+ * when subscribing fails (the guard then tries again with a new one).
  */
 export function redisRevocationStore(client: RedisClientLike, options: RedisStoreOptions = {}): RevocationStore {
   const prefix = options.prefix ?? 'tokengate';
@@ -106,29 +118,43 @@ export function redisRevocationStore(client: RedisClientLike, options: RedisStor
       return entries;
     },
     async subscribe(onEntry, onState) {
+      if (subscriber !== undefined) destroyQuietly(subscriber);
       const sub = client.duplicate();
       subscriber = sub;
       let subscribed = false;
-      sub.on('error', () => onState(false));
-      sub.on('end', () => onState(false));
-      sub.on('reconnecting', () => onState(false));
-      sub.on('ready', () => {
-        if (subscribed) onState(true);
-      });
-      await deadline(sub.connect(), timeout, 'CONNECT');
-      await deadline(
-        sub.subscribe(channel, (message) => {
-          const entry = parseEntry(message);
-          if (entry !== undefined) onEntry(entry);
-        }),
-        timeout,
-        'SUBSCRIBE',
-      );
+      const report = (live: boolean) => {
+        if (subscriber === sub && subscribed) onState(live);
+      };
+      sub.on('error', () => report(false));
+      sub.on('end', () => report(false));
+      sub.on('reconnecting', () => report(false));
+      sub.on('ready', () => report(true));
+      try {
+        await deadline(sub.connect(), timeout, 'CONNECT');
+        await deadline(
+          sub.subscribe(channel, (message) => {
+            const entry = parseEntry(message);
+            if (entry !== undefined) onEntry(entry);
+          }),
+          timeout,
+          'SUBSCRIBE',
+        );
+      } catch (error) {
+        // A connection that never subscribed is released here, or every retry would leak one.
+        if (subscriber === sub) subscriber = undefined;
+        destroyQuietly(sub);
+        throw error;
+      }
       subscribed = true;
     },
     async close() {
-      subscriber?.destroy();
+      if (subscriber !== undefined) destroyQuietly(subscriber);
       subscriber = undefined;
+    },
+    async claimOnce(id, until) {
+      const ttl = Math.max(1, Math.ceil(until - clock()));
+      const set = await deadline(client.set(`${prefix}:once:${id}`, '1', { expiration: { type: 'PX', value: ttl }, condition: 'NX' }), timeout, 'SET NX');
+      return set !== null;
     },
   };
 }

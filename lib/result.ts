@@ -1,4 +1,4 @@
-import type { JwtClaims, JwtHeader } from './jwt';
+import { clientIdOf, type JwtClaims, type JwtHeader } from './jwt';
 
 /**
  * What a successful verification yields; set on `req.auth` (Express) or `ctx.state.auth` (Koa).
@@ -34,7 +34,7 @@ export function buildResult(token: string, header: JwtHeader, claims: JwtClaims)
     claims: deepFreeze(claims),
     subject: claims.sub,
     scopes: Object.freeze([...scopes]),
-    clientId: claims.cid ?? claims.client_id,
+    clientId: clientIdOf(claims),
     expiresAt: claims.exp,
   };
   Object.defineProperty(result, 'token', { value: token, enumerable: false });

@@ -19,7 +19,9 @@ export interface RevocationEntry {
  * ones, and hands them all over after a reconnect.
  *
  * The in-memory default needs no store; `tokengate/redis` provides one for Redis. Another engine
- * needs these four methods.
+ * needs these four methods, and {@link RevocationStore.claimOnce} for Okta Universal Logout across
+ * instances. Every method may reject (or throw): tokengate retries, and never lets a failure escape
+ * unhandled.
  */
 export interface RevocationStore {
   /** Persists an entry (until `entry.until`) and announces it to every subscriber, this one included. */
@@ -34,6 +36,13 @@ export interface RevocationStore {
   subscribe(onEntry: (entry: RevocationEntry) => void, onState: (live: boolean) => void): Promise<void>;
   /** Stops the subscription and releases what the store opened itself. */
   close(): Promise<void>;
+  /**
+   * Records a one-time id (a logout token's `jti`) until `until` (ms since the epoch), atomically
+   * for every instance. Resolves `true` when the id was new, `false` when it had been recorded
+   * before. Optional; without it, a shared store cannot stop a Universal Logout token being replayed
+   * to another instance, so the Universal Logout receiver refuses every request (503).
+   */
+  claimOnce?(id: string, until: number): Promise<boolean>;
 }
 
 /** Options of the denylist (the `revocation` guard option). */
@@ -60,18 +69,20 @@ export interface ResolvedRevocation {
 }
 
 /**
- * The local mirror of the denylist: three bounded maps, consulted synchronously on every request
+ * The local mirror of the denylist: one bounded map, consulted synchronously on every request
  * (cache hits included). Empty, it costs one size check.
  */
 export class Denylist {
   /** Created on the first entry: lru-cache allocates arrays of `max` slots up front, and a heap kept small keeps every request's GC cheap. */
   private entries: LRUCache<string, RevocationEntry> | undefined;
-  /** Since when the store is unreachable (ms), or undefined while it is live (or there is none). */
-  downSince: number | undefined;
 
   constructor(
     private readonly max: number,
     private readonly clock: () => number,
+    /** The claim that carries the session id (`sessions.claim`, default `sid`): a `sid` entry matches tokens by it. */
+    private readonly sessionClaim: string,
+    /** The guard's `clockTolerance`, in ms: a `sub` entry also refuses tokens issued that much after it, as another clock may have dated them. */
+    private readonly tolerance: number,
   ) {}
 
   get size(): number {
@@ -89,21 +100,23 @@ export class Denylist {
   }
 
   /**
-   * The entry that revokes a token with these claims, if any: its `jti`, its `sid`, or its `sub`
-   * when the token was issued (`iat`, seconds) no later than the revocation.
+   * The entry that revokes a token with these claims, if any: its `jti`, its session id (the
+   * session claim), or its `sub` when the token was issued (`iat`, seconds) no later than the
+   * revocation plus the clock tolerance.
    */
   match(claims: Readonly<Record<string, unknown>>): RevocationEntry | undefined {
     const entries = this.entries;
     if (entries === undefined || entries.size === 0) return undefined;
     const now = this.clock();
     for (const kind of ['jti', 'sid', 'sub'] as const) {
-      const value = Object.hasOwn(claims, kind) ? claims[kind] : undefined;
+      const name = kind === 'sid' ? this.sessionClaim : kind;
+      const value = Object.hasOwn(claims, name) ? claims[name] : undefined;
       if (typeof value !== 'string') continue;
       const entry = entries.get(`${kind}:${value}`);
       if (entry === undefined || entry.until <= now) continue;
       if (kind === 'sub') {
         const iat = typeof claims.iat === 'number' ? claims.iat * 1000 : 0;
-        if (iat > entry.at) continue;
+        if (iat > entry.at + this.tolerance) continue;
       }
       return entry;
     }
@@ -118,6 +131,7 @@ export class Denylist {
 export function memoryRevocationStore(clock: () => number = Date.now): RevocationStore {
   const entries = new Map<string, RevocationEntry>();
   const listeners = new Set<(entry: RevocationEntry) => void>();
+  const claimed = new Map<string, number>();
   return {
     async add(entry) {
       entries.set(`${entry.kind}:${entry.value}`, entry);
@@ -132,6 +146,13 @@ export function memoryRevocationStore(clock: () => number = Date.now): Revocatio
     },
     async close() {
       // The entries outlive one guard: other guards may still share them.
+    },
+    async claimOnce(id, until) {
+      const now = clock();
+      for (const [known, end] of claimed) if (end <= now) claimed.delete(known);
+      if (claimed.has(id)) return false;
+      claimed.set(id, until);
+      return true;
     },
   };
 }

@@ -20,9 +20,15 @@ export function readRateLimit(headers: Record<string, string>): RateLimitHeaders
 }
 
 /**
+ * The longest pause a rate-limit answer can cause, in ms: twice Okta's one-minute window. A reset
+ * further away (a clock gone wrong, a hostile proxy) must not stop every call for ever.
+ */
+export const MAX_RATE_LIMIT_PAUSE = 120_000;
+
+/**
  * Stops calls to an upstream while it cannot answer: until the rate-limit reset after a 429 (or a
- * response with no calls remaining), and for `retryAfter` seconds after a failure. One per
- * upstream, per guard.
+ * response with no calls remaining; at most {@link MAX_RATE_LIMIT_PAUSE}), and for `retryAfter`
+ * seconds after a failure. One per upstream, per guard.
  */
 export class UpstreamGate {
   private blockedUntil = -Infinity;
@@ -43,7 +49,8 @@ export class UpstreamGate {
   observe(response: HttpResponse): void {
     const limit = readRateLimit(response.headers);
     if (response.status === 429 || limit.remaining === 0) {
-      const until = limit.reset !== undefined && limit.reset > this.clock() ? limit.reset : this.clock() + this.retryAfter * 1000;
+      const now = this.clock();
+      const until = limit.reset !== undefined && limit.reset > now ? Math.min(limit.reset, now + MAX_RATE_LIMIT_PAUSE) : now + this.retryAfter * 1000;
       this.block(until, response.status === 429 ? 'rate-limited (429)' : 'rate limit exhausted');
     }
   }

@@ -237,7 +237,7 @@ describe('strict answers (RFC 7662)', () => {
     makeGuard({ introspection: { client: { clientId: 'c', clientSecret: 's' }, endpoint, cacheTtl: 0, retryAfter: 0 } });
 
   test.each([
-    ['"active" is not a boolean', { active: 'true' }, 'ERR_INTROSPECTION_UNAVAILABLE'],
+    ['"active" is not a boolean (a refusal, not an outage)', { active: 'true' }, 'ERR_TOKEN_INACTIVE'],
     ['an active answer whose exp has passed', { active: true, exp: 1 }, 'ERR_TOKEN_INACTIVE'],
     ['an active answer naming another issuer', { active: true, iss: 'https://evil.example.com' }, 'ERR_TOKEN_INACTIVE'],
     ['an active answer for another audience', { active: true, aud: 'api://other' }, 'ERR_TOKEN_INACTIVE'],

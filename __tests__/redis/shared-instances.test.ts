@@ -131,3 +131,45 @@ test('Redis stopped mid-test: nothing hangs, the mirror serves for staleFor, the
   expect(await within(8000, () => refused(b.guard, doomed))).toBeLessThan(8000);
   expect(b.guard.stats().revocation.live).toBe(true);
 });
+
+test('Redis down when the service starts: no unhandled rejection, ready() says so, and it syncs on its own once Redis is up', async () => {
+  await redis.down();
+  const unhandled: unknown[] = [];
+  const listener = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', listener);
+  try {
+    const client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100, connectTimeout: 500 } });
+    client.on('error', () => undefined);
+    void client.connect().catch(() => undefined);
+    const guard = createGuard({
+      issuer: okta.issuer,
+      audience: okta.audience,
+      revocation: { store: redisRevocationStore(client as unknown as RedisClientLike, { timeout: 0.3 }), staleFor: 30 },
+    });
+    opened.push({ guard, client: { destroy: () => client.destroy() } });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await expect(guard.ready()).rejects.toMatchObject({ code: 'ERR_REVOCATION_UNAVAILABLE', status: 503 });
+    // Within staleFor the (empty) mirror serves.
+    await expect(guard.verifyToken(okta.token())).resolves.toBeDefined();
+    await redis.up();
+    expect(await within(12_000, async () => guard.stats().revocation.live)).toBeLessThan(12_000);
+    await expect(guard.ready()).resolves.toBeUndefined();
+  } finally {
+    await redis.up();
+    process.off('unhandledRejection', listener);
+  }
+  expect(unhandled).toEqual([]);
+}, 30_000);
+
+test('a Universal Logout bearer is single-use across instances: replayed to another with another user, it is refused', async () => {
+  const receiver = 'https://api.example.com/global-token-revocation';
+  const [a, b] = [await instance(), await instance()];
+  for (const { app, guard } of [a, b]) app.post('/global-token-revocation', express.json(), ex.universalLogout(guard, { audience: receiver }));
+  const bearer = okta.globalLogoutToken(receiver);
+  const send = (app: typeof a.app, email: string) => request(app).post('/global-token-revocation').set('Authorization', `Bearer ${bearer}`).send({ sub_id: { format: 'email', email } });
+  await send(a.app, 'alice@example.com').expect(204);
+  const replay = await send(b.app, 'bob@example.com');
+  expect(replay.status).toBe(401);
+  expect(replay.body.error_description).toMatch(/replayed/);
+  await expect(b.guard.verifyToken(okta.token({ sub: 'bob@example.com' }))).resolves.toBeDefined();
+});

@@ -1,0 +1,287 @@
+import express from 'express';
+import request from 'supertest';
+import { createGuard, type Guard, type GuardOptions, type RevocationEntry, type RevocationStore, type TokengateEvent } from 'tokengate';
+import * as ex from 'tokengate/express';
+import { redisRevocationStore, type RedisClientLike, type RedisSubscriberLike } from 'tokengate/redis';
+import { mockOkta, type MockOkta } from 'tokengate/testing';
+import { ADAPTERS, fakeClock, waitFor } from '../helpers';
+
+let clock: ReturnType<typeof fakeClock>;
+let okta: MockOkta;
+const guards: Guard[] = [];
+
+beforeEach(() => {
+  clock = fakeClock();
+  okta = mockOkta({ clock: () => clock.now() });
+});
+afterEach(async () => {
+  for (const guard of guards.splice(0)) await guard.close();
+  okta.close();
+});
+
+function makeGuard(extra: Partial<GuardOptions> = {}): Guard {
+  const guard = createGuard({ issuer: okta.issuer, audience: okta.audience, clock: () => clock.now(), ...extra });
+  guards.push(guard);
+  return guard;
+}
+
+/**
+ * A store under the test's control: `reachable` says whether it answers at all; `failWrites`
+ * makes the next N writes fail while the subscription stays up. Counts what the guard asked.
+ */
+function controlledStore() {
+  const written: RevocationEntry[] = [];
+  const control = {
+    reachable: true,
+    failWrites: 0,
+    subscribes: 0,
+    closed: false,
+    written,
+    state: undefined as ((live: boolean) => void) | undefined,
+  };
+  const unreachable = () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:6379'));
+  const store: RevocationStore = {
+    add(entry) {
+      if (!control.reachable) return unreachable();
+      if (control.failWrites > 0) {
+        control.failWrites--;
+        return Promise.reject(new Error('write refused'));
+      }
+      written.push(entry);
+      return Promise.resolve();
+    },
+    load: () => (control.reachable ? Promise.resolve([...written]) : unreachable()),
+    subscribe(_onEntry, onState) {
+      control.subscribes++;
+      control.state = onState;
+      return control.reachable ? Promise.resolve() : unreachable();
+    },
+    close: async () => {
+      control.closed = true;
+    },
+  };
+  return { store, control };
+}
+
+/** Collects unhandled rejections while `body` runs (Node would end the process on the first one). */
+async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const listener = (reason: unknown) => seen.push(reason);
+  process.on('unhandledRejection', listener);
+  try {
+    await body();
+    // Rejections are reported a turn after they happen.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    process.off('unhandledRejection', listener);
+  }
+  return seen;
+}
+
+describe('a shared store that is down at start-up', () => {
+  test('leaves no rejection unhandled, while it retries, comes back, and closes', async () => {
+    const { store, control } = controlledStore();
+    control.reachable = false;
+    const unhandled = await unhandledDuring(async () => {
+      const guard = makeGuard({ revocation: { store, staleFor: 60 } });
+      await waitFor(() => control.subscribes >= 3, 5000);
+      await expect(guard.ready()).rejects.toMatchObject({ code: 'ERR_REVOCATION_UNAVAILABLE', status: 503 });
+      control.reachable = true;
+      await waitFor(() => guard.stats().revocation.live, 15_000);
+      await expect(guard.ready()).resolves.toBeUndefined();
+      control.state!(false);
+      control.reachable = false;
+      control.state!(true);
+      await guard.close();
+    });
+    expect(unhandled).toEqual([]);
+    expect(control.closed).toBe(true);
+  }, 30_000);
+
+  test('the mirror serves for staleFor, then 503 with Retry-After, over HTTP, and serves again once the store is back', async () => {
+    const { store, control } = controlledStore();
+    control.reachable = false;
+    const guard = makeGuard({ revocation: { store, staleFor: 10 } });
+    const app = express();
+    app.get('/api/me', ex.protect(guard), (req, res) => res.json({ sub: req.auth!.subject }));
+    const token = okta.token();
+    clock.advance(9);
+    await request(app).get('/api/me').set('Authorization', `Bearer ${token}`).expect(200);
+    clock.advance(2);
+    const refused = await request(app).get('/api/me').set('Authorization', `Bearer ${token}`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.body).toEqual({ code: 'ERR_REVOCATION_UNAVAILABLE' });
+    control.reachable = true;
+    await waitFor(() => guard.stats().revocation.live, 15_000);
+    await request(app).get('/api/me').set('Authorization', `Bearer ${token}`).expect(200);
+  }, 30_000);
+
+  test('a closed guard stops trying', async () => {
+    const { store, control } = controlledStore();
+    control.reachable = false;
+    const guard = makeGuard({ revocation: { store } });
+    await waitFor(() => control.subscribes >= 1);
+    await guard.close();
+    const after = control.subscribes;
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(control.subscribes).toBe(after);
+  });
+
+  test('a load that fails after subscribing is retried without a reconnect', async () => {
+    const { store, control } = controlledStore();
+    let loads = 0;
+    const load = store.load;
+    store.load = () => (++loads <= 2 ? Promise.reject(new Error('LOADING Redis is loading the dataset')) : load());
+    const guard = makeGuard({ revocation: { store } });
+    await waitFor(() => guard.stats().revocation.live, 5000);
+    expect(control.subscribes).toBe(1);
+    expect(loads).toBe(3);
+  });
+});
+
+describe('writes to the shared store', () => {
+  test('every entry reaches the store, in order, with retries and no reconnect, while the subscription stays up', async () => {
+    const { store, control } = controlledStore();
+    const events: TokengateEvent[] = [];
+    const guard = makeGuard({ revocation: { store }, onEvent: (e) => events.push(e) });
+    await guard.ready();
+    control.failWrites = 3;
+    const outcomes = await Promise.allSettled(['a', 'b', 'c', 'd'].map((jti) => guard.revoke('jti', jti)));
+    expect(outcomes[0].status).toBe('rejected');
+    expect(guard.stats().revocation.unwritten).toBeGreaterThan(0);
+    await waitFor(() => guard.stats().revocation.unwritten === 0, 10_000);
+    expect(control.written.map((e) => e.value)).toEqual(['a', 'b', 'c', 'd']);
+    expect(events.filter((e) => e.type === 'revocation.error').map((e) => (e as { operation: string }).operation)).toEqual(['write', 'write', 'write']);
+    // Every entry took effect here at once, whatever the store did.
+    for (const jti of ['a', 'b', 'c', 'd']) await expect(guard.verifyToken(okta.token({ jti }))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+  });
+
+  test('entries put while the store is away are all written once it is back, in order', async () => {
+    const { store, control } = controlledStore();
+    const guard = makeGuard({ revocation: { store } });
+    await guard.ready();
+    control.reachable = false;
+    const results = await Promise.allSettled(['x1', 'x2', 'x3'].map((jti) => guard.revoke('jti', jti)));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    control.reachable = true;
+    await waitFor(() => guard.stats().revocation.unwritten === 0, 10_000);
+    expect(control.written.map((e) => e.value)).toEqual(['x1', 'x2', 'x3']);
+  });
+
+  test('close() gives unwritten entries one last chance', async () => {
+    const { store, control } = controlledStore();
+    const guard = makeGuard({ revocation: { store } });
+    await guard.ready();
+    control.failWrites = 1;
+    await expect(guard.revoke('sub', 'alice@example.com')).rejects.toThrow(/holds here/);
+    guards.splice(guards.indexOf(guard), 1);
+    await guard.close();
+    expect(control.written.map((e) => e.value)).toEqual(['alice@example.com']);
+  });
+});
+
+describe('the shape of a custom store', () => {
+  test('a store without close() is refused at creation, naming what is missing', () => {
+    const { store } = controlledStore();
+    const { close: _close, ...noClose } = store;
+    expect(() => makeGuard({ revocation: { store: noClose as RevocationStore } })).toThrow(
+      'tokengate: option "revocation.store" must implement add(), load(), subscribe() and close(); missing: close',
+    );
+  });
+
+  test('store methods that throw instead of rejecting are handled like rejections', async () => {
+    const store: RevocationStore = {
+      add: () => {
+        throw new Error('sync add');
+      },
+      load: () => {
+        throw new Error('sync load');
+      },
+      subscribe: () => {
+        throw new Error('sync subscribe');
+      },
+      close: () => {
+        throw new Error('sync close');
+      },
+    };
+    const unhandled = await unhandledDuring(async () => {
+      const guard = makeGuard({ revocation: { store } });
+      await expect(guard.revoke('jti', 'j')).rejects.toThrow(/holds here/);
+      await expect(guard.ready()).rejects.toMatchObject({ code: 'ERR_REVOCATION_UNAVAILABLE' });
+      guards.splice(guards.indexOf(guard), 1);
+      await expect(guard.close()).resolves.toBeUndefined();
+    });
+    expect(unhandled).toEqual([]);
+  });
+});
+
+describe('the Redis store', () => {
+  test('a subscriber connection that fails to subscribe is destroyed, so retries leak none', async () => {
+    let opened = 0;
+    let destroyed = 0;
+    const subscriber = (): RedisSubscriberLike => {
+      opened++;
+      let gone = false;
+      return {
+        connect: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6390')),
+        subscribe: () => Promise.reject(new Error('not connected')),
+        on: () => undefined,
+        destroy: () => {
+          if (!gone) destroyed++;
+          gone = true;
+        },
+      };
+    };
+    const client = { duplicate: subscriber } as unknown as RedisClientLike;
+    const guard = makeGuard({ revocation: { store: redisRevocationStore(client, { timeout: 0.2 }) } });
+    await waitFor(() => opened >= 4, 8000);
+    expect(opened - destroyed).toBeLessThanOrEqual(1);
+    await guard.close();
+    expect(destroyed).toBe(opened);
+  }, 15_000);
+});
+
+describe('how long entries live', () => {
+  test('a logged-out token stays refused between exp and exp + clockTolerance, when it would otherwise still pass', async () => {
+    const guard = makeGuard({ clockTolerance: 30 });
+    const token = okta.token({}, { expiresIn: 60 });
+    await guard.logout({ accessToken: token });
+    clock.advance(75);
+    await expect(guard.verifyToken(token)).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+    clock.advance(20);
+    await expect(guard.verifyToken(token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+  });
+
+  test('revoking a user refuses tokens dated up to clockTolerance after the revocation (another clock may run ahead)', async () => {
+    const guard = makeGuard({ clockTolerance: 30 });
+    await guard.revoke('sub', 'alice@example.com');
+    const now = Math.floor(clock.now() / 1000);
+    await expect(guard.verifyToken(okta.token({ iat: now + 20 }))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+    clock.advance(31);
+    await expect(guard.verifyToken(okta.token())).resolves.toMatchObject({ subject: 'alice@example.com' });
+  });
+});
+
+describe.each(ADAPTERS)('%s: a custom session claim', (_name, makeApp) => {
+  test('logout and back-channel logout refuse every token of the session, read from sessions.claim', async () => {
+    const guard = makeGuard({
+      client: { clientId: okta.clientId, clientSecret: okta.clientSecret },
+      sessions: { apiToken: okta.apiToken, claim: 'okta_sid' },
+    });
+    const app = makeApp(guard);
+    const first = okta.session();
+    const [a, b] = [okta.token({ okta_sid: first.id }), okta.token({ okta_sid: first.id })];
+    await request(app).get('/api/hello').set('Authorization', `Bearer ${b}`).expect(200);
+    await guard.logout({ accessToken: a });
+    const refused = await request(app).get('/api/hello').set('Authorization', `Bearer ${b}`);
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe('ERR_TOKEN_REVOKED');
+
+    const second = okta.session();
+    const c = okta.token({ okta_sid: second.id });
+    await request(app).get('/api/hello').set('Authorization', `Bearer ${c}`).expect(200);
+    await guard.backchannelLogout(okta.logoutToken({ sid: second.id }));
+    await request(app).get('/api/hello').set('Authorization', `Bearer ${c}`).expect(401);
+  });
+});
