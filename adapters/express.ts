@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { AuthError, createGuard, errorAnswer, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
+import { AuthError, createGuard, errorAnswer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type Policy, type TokenSet } from '../lib';
 import * as routes from '../lib/handlers';
 
 declare global {
@@ -15,7 +15,12 @@ declare global {
 
 /** Silent refresh with bearer tokens: where the refresh token is, and where the new tokens go. */
 export interface ExpressRefreshHooks {
-  getRefreshToken?: (req: Request) => string | undefined | Promise<string | undefined>;
+  /**
+   * The refresh token for an expired access token, asked only once that token is verified (its
+   * signature, every check but expiry, the denylist); `expired` holds its claims. Look the refresh
+   * token up by `expired.sub`, never by a header or cookie the client sets.
+   */
+  getRefreshToken?: (req: Request, expired: Readonly<JwtClaims>) => string | undefined | Promise<string | undefined>;
   onTokens?: (req: Request, res: Response, tokens: TokenSet) => void | Promise<void>;
 }
 
@@ -70,7 +75,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
         return next();
       }
     }
-    const refresh = hooks?.getRefreshToken && { getRefreshToken: () => hooks.getRefreshToken!(req) };
+    const refresh = hooks?.getRefreshToken && { getRefreshToken: (expired: Readonly<JwtClaims>) => hooks.getRefreshToken!(req, expired) };
     guard.handle(req, rules, refresh).then(
       async ({ auth, tokens }) => {
         req.auth = auth;
@@ -126,11 +131,15 @@ export const universalLogout = (guard: Guard, options: { audience: string }): Re
 
 function route(handler: (req: Request) => Promise<routes.Answer>): RequestHandler {
   return (req, res, next) => {
-    handler(req).then((answer) => {
-      res.status(answer.status).set(answer.headers);
-      if (answer.body === undefined) res.end();
-      else res.json(answer.body);
-    }, next);
+    handler(req)
+      .then((answer) => {
+        // Something else (a timeout middleware) may have answered meanwhile: writing again would throw.
+        if (res.headersSent) return;
+        res.status(answer.status).set(answer.headers);
+        if (answer.body === undefined) res.end();
+        else res.json(answer.body);
+      })
+      .catch(next);
   };
 }
 

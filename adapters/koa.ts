@@ -1,5 +1,5 @@
 import type { Context, Middleware } from 'koa';
-import { AuthError, errorAnswer, type AuthResult, type Guard, type GuardOptions, type Policy, type TokenSet } from '../lib';
+import { AuthError, errorAnswer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type Policy, type TokenSet } from '../lib';
 import * as routes from '../lib/handlers';
 import { checkProtectOptions, setAnswerHeaders, toGuard } from './express';
 
@@ -12,7 +12,12 @@ declare module 'koa' {
 
 /** Silent refresh with bearer tokens: where the refresh token is, and where the new tokens go. */
 export interface KoaRefreshHooks {
-  getRefreshToken?: (ctx: Context) => string | undefined | Promise<string | undefined>;
+  /**
+   * The refresh token for an expired access token, asked only once that token is verified (its
+   * signature, every check but expiry, the denylist); `expired` holds its claims. Look the refresh
+   * token up by `expired.sub`, never by a header or cookie the client sets.
+   */
+  getRefreshToken?: (ctx: Context, expired: Readonly<JwtClaims>) => string | undefined | Promise<string | undefined>;
   onTokens?: (ctx: Context, tokens: TokenSet) => void | Promise<void>;
 }
 
@@ -54,7 +59,7 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
       if (done !== undefined) {
         auth = done.auth;
       } else {
-        const refresh = hooks?.getRefreshToken && { getRefreshToken: () => hooks.getRefreshToken!(ctx) };
+        const refresh = hooks?.getRefreshToken && { getRefreshToken: (expired: Readonly<JwtClaims>) => hooks.getRefreshToken!(ctx, expired) };
         const handled = await guard.handle(ctx.req, rules, refresh);
         auth = handled.auth;
         if (handled.tokens !== undefined) {

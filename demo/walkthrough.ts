@@ -26,8 +26,8 @@ export interface Demo {
   expressUrl: string;
   koaUrl: string;
   guards: Guard[];
-  /** Stores a user's refresh token in the APIs' token store, as an app does at sign-in. */
-  remember(user: string, refreshToken: string): void;
+  /** Stores a user's refresh token in the APIs' token store, keyed by the user's `sub`, as an app does at sign-in. */
+  remember(subject: string, refreshToken: string): void;
   advance(seconds: number): void;
   close(): Promise<void>;
 }
@@ -50,13 +50,13 @@ export async function startDemo(ports: { issuer?: number; express?: number; koa?
       revocation: { store: denylist },
     });
   const [expressGuard, koaGuard] = [guardFor(), guardFor()];
-  const user = (value: unknown) => String(value ?? 'demo-user');
 
   const api = express();
+  // Keyed by the verified token's subject, never by anything the client sends.
   const hooks: ex.ExpressRefreshHooks = {
-    getRefreshToken: (req) => refreshTokens.get(user(req.headers['x-user'])),
-    onTokens: (req, res, tokens) => {
-      refreshTokens.set(user(req.headers['x-user']), tokens.refreshToken);
+    getRefreshToken: (_req, expired) => (expired.sub === undefined ? undefined : refreshTokens.get(expired.sub)),
+    onTokens: (_req, res, tokens) => {
+      if (tokens.auth.subject !== undefined) refreshTokens.set(tokens.auth.subject, tokens.refreshToken);
       res.setHeader('x-new-access-token', tokens.accessToken);
     },
   };
@@ -116,7 +116,7 @@ export async function walkThrough(demo: Demo): Promise<Step[]> {
   const call = async (step: string, method: 'GET' | 'POST', base: string, path: string, token: string, expected: number, why: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, 'x-user': 'alice', ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await response.text();
@@ -134,7 +134,7 @@ export async function walkThrough(demo: Demo): Promise<Step[]> {
 
   demo.advance(360);
   await call('2. the access token expires', 'GET', ko, '/api/profile', accessToken, 401, 'expired; this API has no refresh token for alice');
-  demo.remember('alice', refreshToken);
+  demo.remember('alice@example.com', refreshToken);
   const before = okta.calls.token;
   const refreshed = await call('3. silent refresh', 'GET', ex, '/api/profile', accessToken, 200, 'expired token exchanged with the stored refresh token');
   accessToken = refreshed.response.headers.get('x-new-access-token') ?? accessToken;

@@ -105,18 +105,26 @@ export class MemorySessionStore implements BackendSessionStore {
   }
 }
 
+/** Longest a backend-session store call may take, ms, before it fails as a 503. */
+const STORE_DEADLINE = 5000;
+
 /**
- * Wraps a store so that every failure (a rejection, or a method that throws) is a 503
+ * Wraps a store so that every failure (a rejection, a method that throws, no answer within 5 s) is a 503
  * {@link SessionStoreUnavailableError} with `Retry-After: 1`, never a raw error that a framework
  * would answer with 500. The store's own message stays in `cause`, out of the answer.
  */
 export function guardedSessionStore(store: BackendSessionStore): BackendSessionStore {
   const guarded = <A extends unknown[], R>(name: string, method: (...args: A) => Promise<R>) => (...args: A): Promise<R> =>
-    Promise.resolve()
-      .then(() => method.apply(store, args))
-      .catch((error: unknown) => {
-        throw new SessionStoreUnavailableError(`The backend-session store failed (${name}); retry shortly`, 1, { cause: error });
-      });
+    new Promise<R>((resolve, reject) => {
+      const fail = (error: unknown) => reject(new SessionStoreUnavailableError(`The backend-session store failed (${name}); retry shortly`, 1, { cause: error }));
+      // A store that never answers must not hold the request: it fails after STORE_DEADLINE.
+      const timer = setTimeout(() => fail(new Error(`no answer within ${STORE_DEADLINE / 1000} s`)), STORE_DEADLINE);
+      timer.unref();
+      Promise.resolve()
+        .then(() => method.apply(store, args))
+        .then(resolve, fail)
+        .finally(() => clearTimeout(timer));
+    });
   return {
     get: guarded('get', store.get),
     set: guarded('set', store.set),

@@ -1,4 +1,5 @@
 import type { HttpClient } from './http';
+import { printable } from './jwt';
 import { isLoopbackHost } from './options';
 
 /** The parts of an authorization server's metadata tokengate reads. */
@@ -108,15 +109,21 @@ export function parseJson(body: string, url: string): Record<string, unknown> {
 
 function validate(document: Record<string, unknown>, issuer: string, url: string): ServerMetadata {
   if (document.issuer !== issuer) {
-    throw new UpstreamProblem(
-      `discovery failed: ${url} names issuer "${String(document.issuer)}", not "${issuer}" (check the "issuer" option, including any trailing slash)`,
-    );
+    const named = typeof document.issuer === 'string' ? printable(document.issuer) : String(document.issuer).slice(0, 80);
+    throw new UpstreamProblem(`discovery failed: ${url} names issuer "${named}", not "${issuer}" (check the "issuer" option, including any trailing slash)`);
   }
   const jwksUri = document.jwks_uri;
   if (typeof jwksUri !== 'string' || !isAllowedUrl(jwksUri)) {
     throw new UpstreamProblem(`discovery failed: ${url} has no usable https "jwks_uri"`);
   }
-  return document as ServerMetadata;
+  // Client secrets, assertions and tokens are posted to these: one that is not https (http on
+  // loopback), or carries credentials, is left out, and what needs it says the issuer names none.
+  const metadata: Record<string, unknown> = { ...document };
+  for (const name of ['introspection_endpoint', 'revocation_endpoint', 'token_endpoint', 'end_session_endpoint']) {
+    const value = metadata[name];
+    if (value !== undefined && (typeof value !== 'string' || !isAllowedUrl(value))) delete metadata[name];
+  }
+  return metadata as ServerMetadata;
 }
 
 function isAllowedUrl(value: string): boolean {

@@ -7,7 +7,7 @@ import { KeySet, type VerificationKey } from './jwks';
 import { checkClaims, checkHeader, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, printable, verifySignature, type DecodedJwt, type JwtClaims, type JwtHeader } from './jwt';
 import { resolveOptions, type Algorithm, type ResolvedOptions } from './options';
 import { checkPolicy, definePolicy } from './policy';
-import { usableSessionId } from './okta-sessions';
+import { SESSION_ID_SHAPE, usableSessionId } from './okta-sessions';
 import { buildResult } from './result';
 
 /** What {@link diagnose} checks a token against: the options of the guard that rejects it. */
@@ -261,7 +261,7 @@ function scopeCheck(token: string, decoded: DecodedJwt, policy: NonNullable<Retu
   }
 }
 
-/** The rule strict session checking applies before it asks Okta: a non-empty string of at most 256 characters. */
+/** The rule strict session checking applies before it asks Okta: a plain Okta session id ({@link SESSION_ID_SHAPE}). */
 function sessionCheck(claims: JwtClaims, claim: string): DoctorCheck {
   const value = ownClaim(claims, claim);
   if (usableSessionId(value)) return pass('session', `the session claim "${claim}" is present`);
@@ -269,7 +269,7 @@ function sessionCheck(claims: JwtClaims, claim: string): DoctorCheck {
     id: 'session',
     status: 'fail',
     code: 'ERR_SESSION_CLAIM_MISSING',
-    message: `The token carries no usable "${claim}" claim, which strict session checking needs to find its Okta session`,
+    message: `The token carries no usable "${claim}" claim (${SESSION_ID_SHAPE}), which strict session checking needs to find its Okta session`,
     fix: FIXES.ERR_SESSION_CLAIM_MISSING.replace('{claim}', claim),
   };
 }

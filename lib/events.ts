@@ -68,11 +68,15 @@ export type TokengateEvent =
       status: string;
     };
 
-/** Calls the listener, if any, shielding the caller from its failures. */
+/** Calls the listener, if any, shielding the caller from its failures: a throw, or an `async` listener's rejection. */
 export function emit(listener: ((event: TokengateEvent) => void) | undefined, event: TokengateEvent): void {
   if (listener === undefined) return;
   try {
-    listener(event);
+    const returned = listener(event) as unknown;
+    // An async listener whose sink is down must not become an unhandled rejection (Node would exit).
+    if (returned !== null && typeof returned === 'object' && typeof (returned as PromiseLike<unknown>).then === 'function') {
+      (returned as PromiseLike<unknown>).then(undefined, () => undefined);
+    }
   } catch {
     // A faulty listener must not turn into an authentication failure.
   }

@@ -25,7 +25,7 @@ import { emit } from './events';
 import { createHttpClient, withDeadline, type HttpClient } from './http';
 import { Introspector } from './introspection';
 import { KeySet, type VerificationKey } from './jwks';
-import { checkClaims, checkHeader, checkSignedHeader, clientIdOf, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type DecodedJwt, type JwtClaims, type JwtHeader } from './jwt';
+import { checkClaims, checkHeader, checkOtherClaims, checkSignedHeader, clientIdOf, decodeJwt, isOktaOrgIssuer, orgServerMessage, ownClaim, verifySignature, type DecodedJwt, type JwtClaims, type JwtHeader } from './jwt';
 import { SESSION_ID_SHAPE, SessionChecker, usableSessionId } from './okta-sessions';
 import { normalizeTyp, resolveOptions, type GuardOptions, type ResolvedOptions } from './options';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
@@ -141,7 +141,7 @@ export interface Guard {
 }
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-/** How long after `exp` a logout token's `jti` is remembered, seconds (tokens without `exp` use `iat` + {@link LOGOUT_TOKEN_MAX_AGE}). */
+/** How long a logout token's `jti` is remembered past `iat` + {@link LOGOUT_TOKEN_MAX_AGE} + `clockTolerance`, seconds. */
 const REPLAY_MARGIN = 600;
 /** Logout tokens older than this (seconds, from `iat`) are refused; Okta's global token revocation tokens live 5 minutes. */
 const LOGOUT_TOKEN_MAX_AGE = 300;
@@ -158,8 +158,12 @@ export class LogoutTokenError extends Error {
 
 /** Hooks for silent refresh with bearer tokens (the backend-session mode needs none). */
 export interface RefreshHooks {
-  /** The refresh token to use when the access token has expired; `undefined` for none. */
-  getRefreshToken?: () => string | undefined | Promise<string | undefined>;
+  /**
+   * The refresh token to use when the access token has expired; `undefined` for none. Asked only
+   * once the expired token is verified; `expired` holds its claims: look the refresh token up by
+   * `expired.sub`, never by something the client sends.
+   */
+  getRefreshToken?: (expired: Readonly<JwtClaims>) => string | undefined | Promise<string | undefined>;
 }
 
 /** What {@link Guard.handle} resolves to. */
@@ -323,20 +327,21 @@ class TokenGuard implements Guard {
     Introspector.requireActive(answer, true);
     const { active: _active, ...claims } = answer.response as Record<string, unknown>;
     if (claims.sub === undefined && typeof claims.username === 'string') claims.sub = claims.username;
+    // The guard's own claim rules hold for these tokens too: clientIds, requiredClaims, maxTokenAge, nbf, types.
+    checkOtherClaims(claims as JwtClaims, this.options, Math.floor(this.options.clock() / 1000));
     this.denylist.check(claims);
     return buildResult(token, {} as JwtHeader, claims as JwtClaims);
   }
 
   /** The route's introspection and Okta-session checks, side by side; `failMode` decides upstream failures. */
   private async liveness(result: AuthResult, rules: Policy): Promise<void> {
+    // The session id first: it may throw, and no check may be started that nobody then awaits.
+    const sid = rules.session === 'strict' ? this.sessionIdOf(result) : undefined;
     const checks: Promise<void>[] = [];
     if (rules.introspect) {
       checks.push(this.tolerate('introspection', rules, result, async () => Introspector.requireActive(await this.introspector!.introspect(result.token, result.expiresAt))));
     }
-    if (rules.session === 'strict') {
-      const sid = this.sessionIdOf(result);
-      checks.push(this.tolerate('sessions', rules, result, () => this.sessions!.check(sid, result.expiresAt ?? 0)));
-    }
+    if (sid !== undefined) checks.push(this.tolerate('sessions', rules, result, () => this.sessions!.check(sid, result.expiresAt ?? 0)));
     await Promise.all(checks);
   }
 
@@ -384,7 +389,7 @@ class TokenGuard implements Guard {
         if (!(error instanceof TokenExpiredError) || hooks?.getRefreshToken === undefined) throw error;
         // Only a genuine token whose only fault is expiry is refreshed, and before the hook is asked.
         const expired = await this.verifyExpired(token, this.options.refreshWindow);
-        const refreshToken = await hooks.getRefreshToken();
+        const refreshToken = await hooks.getRefreshToken(expired);
         if (refreshToken === undefined) throw error;
         const tokens = await this.refreshFor(expired, refreshToken);
         return { auth: await this.run(tokens.accessToken, policy), tokens };
@@ -489,7 +494,7 @@ class TokenGuard implements Guard {
     if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
     const { header, claims, signingInput, signature } = decodeJwt(token);
     checkHeader(header, this.options);
-    checkClaims(claims, this.options, Math.floor(this.options.clock() / 1000), window);
+    checkClaims(claims, this.options, Math.floor(this.options.clock() / 1000), { window });
     const key = await this.keys.keyFor(header);
     if (!verifySignature(header.alg, key.key, signingInput, signature)) throw new InvalidSignatureError('The token signature is invalid');
     this.denylist.check(claims);
@@ -520,8 +525,8 @@ class TokenGuard implements Guard {
         return { auth: await this.run(data.accessToken, rules), sessionId: id };
       } catch (error) {
         if (!(error instanceof TokenExpiredError) || data.refreshToken === undefined) throw error;
-        // The session itself bounds how late a refresh may come (backendSessions.lifetime).
-        const expired = await this.verifyExpired(data.accessToken, Infinity);
+        // The session's own lifetime bounds how late a refresh may come.
+        const expired = await this.verifyExpired(data.accessToken, cookies.lifetime);
         const tokens = await this.refreshFor(expired, data.refreshToken);
         await cookies.store.set(id, { ...data, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, idToken: tokens.idToken ?? data.idToken });
         return { auth: await this.run(tokens.accessToken, rules), tokens, sessionId: id };
@@ -578,14 +583,24 @@ class TokenGuard implements Guard {
 
   async revoke(kind: RevocationKind, value: string, until?: number): Promise<void> {
     const now = this.options.clock();
-    const entry: RevocationEntry = { kind, value, at: now, until: until ?? now + (this.options.revocation.maxTokenLifetime + this.options.lateness) * 1000 };
+    if (kind !== 'jti' && kind !== 'sid' && kind !== 'sub') throw new TypeError('tokengate: revoke() kind must be "jti", "sid" or "sub"');
+    if (typeof value !== 'string' || value === '') throw new TypeError('tokengate: revoke() value must be a non-empty string');
+    if (until !== undefined && !(Number.isFinite(until) && until > now)) {
+      throw new TypeError('tokengate: revoke() "until" must be a time in the future, in milliseconds since the epoch');
+    }
+    // A `sub` entry also refuses tokens dated up to clockTolerance after it, which live that much longer.
+    const longest = this.options.revocation.maxTokenLifetime + this.options.lateness + this.options.clockTolerance;
+    const entry: RevocationEntry = { kind, value, at: now, until: until ?? now + longest * 1000 };
     if (kind === 'sid') this.sessions?.forget(value);
     await this.denylist.put(entry);
   }
 
   /** Denylists for a logout: a `jti` until its token can no longer be accepted (`exp` plus `lateness`), the rest by default. */
-  private revokeFor(kind: RevocationKind, value: string, tokenExp: number | undefined): Promise<void> {
-    return this.revoke(kind, value, kind === 'jti' && tokenExp !== undefined ? (tokenExp + this.options.lateness) * 1000 : undefined);
+  private async revokeFor(kind: RevocationKind, value: string, tokenExp: number | undefined): Promise<void> {
+    if (kind !== 'jti' || tokenExp === undefined) return this.revoke(kind, value);
+    const until = (tokenExp + this.options.lateness) * 1000;
+    // A token that can no longer be accepted anywhere needs no entry.
+    if (until > this.options.clock()) await this.revoke(kind, value, until);
   }
 
   async backchannelLogout(logoutToken: string): Promise<{ sid?: string; subject?: string }> {
@@ -691,9 +706,9 @@ class TokenGuard implements Guard {
    * answer); otherwise this process's record decides when the store cannot.
    */
   private async claimLogoutToken(claims: JwtClaims, what: string, shared: boolean, status: 400 | 401 = 400): Promise<void> {
-    const iat = claims.iat as number;
-    const end = Math.max(iat + LOGOUT_TOKEN_MAX_AGE, typeof claims.exp === 'number' ? claims.exp : 0);
-    const until = (end + this.options.clockTolerance + REPLAY_MARGIN) * 1000;
+    // Past iat + the maximum age the token is refused anyway: its exp (which may be anything, even
+    // Infinity) does not make the record live longer.
+    const until = ((claims.iat as number) + LOGOUT_TOKEN_MAX_AGE + this.options.clockTolerance + REPLAY_MARGIN) * 1000;
     let outcome: 'new' | 'seen' | 'local';
     try {
       outcome = await this.denylist.claimOnce(claims.jti!, until);
@@ -701,10 +716,11 @@ class TokenGuard implements Guard {
       if (shared) throw new RevocationUnavailableError('The shared replay cache cannot answer; retry shortly', 1, { cause: error });
       outcome = await this.denylist.claimOnce(claims.jti!, until, true);
     }
-    if (outcome === 'seen') throw new LogoutTokenError(status, `Invalid ${what}: replayed`);
-    if (outcome === 'local' && shared) {
-      throw new RevocationUnavailableError('The revocation store has no claimOnce(), so a token used here could be replayed to another instance; refused', 1);
+    if (outcome === 'local') {
+      if (shared) throw new RevocationUnavailableError('The revocation store has no claimOnce(), so a token used here could be replayed to another instance; refused', 1);
+      outcome = await this.denylist.claimOnce(claims.jti!, until, true);
     }
+    if (outcome === 'seen') throw new LogoutTokenError(status, `Invalid ${what}: replayed`);
   }
 
   logout(request: LogoutRequest): Promise<LogoutResult> {

@@ -148,13 +148,14 @@ export function checkSignedHeader(header: JwtHeader, algorithms: ReadonlySet<Alg
 /**
  * Checks the claims that need no key: `iss` exact, `aud` any-of, `exp` required, `nbf` and `iat`
  * with `clockTolerance`, `maxTokenAge`, `requiredClaims`, `clientIds`, and the types of `sub`,
- * `jti`, `scp`, `scope`. `now` is in seconds. `expiredFor` (seconds) accepts a token expired
- * that much longer, for a silent refresh that must know every other check passes.
+ * `jti`, `scp`, `scope`. `now` is in seconds. With `refresh`, for a silent refresh that must know
+ * every other check passes: a token expired up to `refresh.window` seconds longer is accepted, and
+ * `maxTokenAge` (an age-based expiry, which the refresh renews) is not applied.
  *
  * Does NOT check the signature, scopes a route requires, or revocation.
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: number, expiredFor = 0): void {
+export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: number, refresh?: { window: number }): void {
   if (claims.iss !== options.issuer) {
     if (typeof claims.iss === 'string' && isOktaOrgIssuer(claims.iss, options.issuer)) {
       throw new OrgAuthorizationServerError(orgServerMessage());
@@ -170,9 +171,19 @@ export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: nu
   const tolerance = options.clockTolerance;
   if (claims.exp === undefined) throw new ClaimInvalidError('exp', 'The token has no "exp" claim; access tokens must expire');
   number(claims, 'exp');
-  if (now >= claims.exp + tolerance + expiredFor) {
+  if (now >= claims.exp + tolerance + (refresh?.window ?? 0)) {
     throw new TokenExpiredError(`The token expired ${Math.round(now - claims.exp)} seconds ago`);
   }
+  checkOtherClaims(claims, options, now, refresh === undefined);
+}
+
+/**
+ * The claim checks besides `iss`, `aud` and `exp`: `nbf`, `iat`, `maxTokenAge` (unless `maxAge` is
+ * false), claim types, `requiredClaims` and `clientIds`. Also what a token accepted on
+ * introspection alone must pass, its claims built from the answer.
+ */
+export function checkOtherClaims(claims: Readonly<JwtClaims>, options: ResolvedOptions, now: number, maxAge = true): void {
+  const tolerance = options.clockTolerance;
   if (claims.nbf !== undefined) {
     number(claims, 'nbf');
     if (claims.nbf > now + tolerance) throw new TokenNotYetValidError(`The token is not valid for another ${Math.round(claims.nbf - now)} seconds ("nbf")`);
@@ -181,7 +192,7 @@ export function checkClaims(claims: JwtClaims, options: ResolvedOptions, now: nu
     number(claims, 'iat');
     if (claims.iat > now + tolerance) throw new TokenNotYetValidError(`The token was issued ${Math.round(claims.iat - now)} seconds in the future ("iat"); check the clocks`);
   }
-  if (options.maxTokenAge !== undefined) {
+  if (options.maxTokenAge !== undefined && maxAge) {
     if (claims.iat === undefined) throw new ClaimInvalidError('iat', 'The token has no "iat" claim, which "maxTokenAge" needs');
     if (now - claims.iat > options.maxTokenAge + tolerance) {
       throw new TokenTooOldError(`The token was issued ${Math.round(now - claims.iat)} seconds ago; at most ${options.maxTokenAge} are accepted`);

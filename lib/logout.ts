@@ -2,7 +2,7 @@ import { authenticate } from './client-auth';
 import type { Discovery } from './discovery';
 import type { HttpClient } from './http';
 import { emit } from './events';
-import { isLoopbackHost, type ResolvedOptions } from './options';
+import type { ResolvedOptions } from './options';
 import type { RevocationKind } from './revocation';
 import { formBody } from './upstream';
 
@@ -128,24 +128,14 @@ export async function logout(request: LogoutRequest, context: LogoutContext): Pr
   if (request.idToken !== undefined || request.postLogoutRedirectUri !== undefined) {
     const configured = options.endpoints.endSession;
     const discovered = configured ?? (await context.discovery.get().then((m) => m.end_session_endpoint, () => undefined));
-    const fallback = `${options.issuer.replace(/\/$/, '')}/v1/logout`;
-    // A discovered value that is not an https URL (http on loopback) is not used: a broken document must not fail the logout.
-    const url = new URL(typeof discovered === 'string' && isWebUrl(discovered) ? discovered : fallback);
+    // Discovery leaves out an end_session_endpoint that is not an https URL; the option is checked likewise.
+    const url = new URL(typeof discovered === 'string' ? discovered : `${options.issuer.replace(/\/$/, '')}/v1/logout`);
     if (request.idToken !== undefined) url.searchParams.set('id_token_hint', request.idToken);
     if (request.postLogoutRedirectUri !== undefined) url.searchParams.set('post_logout_redirect_uri', request.postLogoutRedirectUri);
     if (request.state !== undefined) url.searchParams.set('state', request.state);
     endSessionUrl = url.toString();
   }
   return { denylisted, refreshTokenRevoked, accessTokenRevoked, oktaSessionClosed, backendSessionsEnded, endSessionUrl, failures };
-}
-
-function isWebUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  } catch {
-    return false;
-  }
 }
 
 /** The payload of a JWT, unverified (logout trusts its caller), or `{}`. */

@@ -145,8 +145,9 @@ export interface ResolvedOptions {
   /** The claim that carries the Okta session id, for every feature that reads one: `sessions.claim`, else `sid`. */
   sessionClaim: string;
   /**
-   * How long after its `exp` a token can still be accepted, in seconds: `clockTolerance`, plus
-   * `refreshWindow` when a `client` can refresh it. Denylist entries outlive it.
+   * How long after its `exp` a token can still be accepted, in seconds: `clockTolerance`, plus the
+   * longest a `client` may still refresh it (`refreshWindow`, or a backend session's `lifetime`).
+   * Denylist entries outlive it.
    */
   lateness: number;
   revocation: ResolvedRevocation;
@@ -244,6 +245,7 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
   const client = input.client === undefined ? undefined : resolveClient('client', input.client);
   const refreshWindow = seconds('refreshWindow', input.refreshWindow, 86_400, 0);
   const sessions = input.sessions === undefined ? undefined : resolveSessions(input.sessions, issuer);
+  const backendSessions = input.backendSessions === undefined ? undefined : resolveBackendSessions(input.backendSessions, clock);
   return {
     issuer,
     audiences: new Set(audiences),
@@ -269,9 +271,9 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     refreshGrace: seconds('refreshGrace', input.refreshGrace, 30, 0),
     refreshWindow,
     sessionClaim: sessions?.claim ?? 'sid',
-    lateness: clockTolerance + (client === undefined ? 0 : refreshWindow),
+    lateness: clockTolerance + Math.max(client === undefined ? 0 : refreshWindow, client === undefined || backendSessions === undefined ? 0 : backendSessions.lifetime),
     revocation: resolveRevocation(input.revocation),
-    backendSessions: input.backendSessions === undefined ? undefined : resolveBackendSessions(input.backendSessions, clock),
+    backendSessions,
   };
 }
 

@@ -9,6 +9,7 @@
  *   backendSessions: { store: redisSessionStore(redis) } });
  */
 import type { BackendSessionData, BackendSessionStore } from './backend-session';
+import { randomUUID } from 'node:crypto';
 import type { RevocationEntry, RevocationStore } from './revocation';
 
 /** A subscriber connection, as node-redis's `client.duplicate()` returns it. */
@@ -85,20 +86,26 @@ function parseEntry(text: string | null): RevocationEntry | undefined {
  * A {@link RevocationStore} on Redis: one key per entry (`{prefix}:deny:{kind}:{value}`, expiring
  * with the entry), announced on the channel `{prefix}:deny` to every instance; logout-token ids
  * claimed once for the whole fleet with `SET NX` (`{prefix}:once:{id}`). The subscription uses a
- * duplicate of your client, which this store opens and closes itself: one at a time, destroyed
- * when subscribing fails (the guard then tries again with a new one).
+ * duplicate of your client per guard, which this store opens and closes itself: destroyed when
+ * subscribing fails (the guard then tries again with a new one). `close()` ends every subscription
+ * of this store: give each guard its own store (they can share one client).
  */
 export function redisRevocationStore(client: RedisClientLike, options: RedisStoreOptions = {}): RevocationStore {
   const prefix = options.prefix ?? 'tokengate';
   const timeout = options.timeout ?? 2;
   const channel = `${prefix}:deny`;
   const clock = options.clock ?? Date.now;
-  let subscriber: RedisSubscriberLike | undefined;
+  /** Subscriptions by the `onEntry` of their guard: a guard's resubscription replaces its own only. */
+  const subscribers = new Map<unknown, RedisSubscriberLike>();
+  /** Marks this store's claims, so that a claim whose answer was lost (a timeout) is known as its own when retried. */
+  const owner = randomUUID();
   return {
     async add(entry) {
       const ttl = Math.max(1, Math.ceil(entry.until - clock()));
       const text = JSON.stringify(entry);
-      await deadline(client.set(`${channel}:${entry.kind}:${entry.value}`, text, { expiration: { type: 'PX', value: ttl } }), timeout, 'SET');
+      // One key per revocation (its `at` in the name): a late write of an older entry never
+      // overwrites a newer one; every instance merges them on load.
+      await deadline(client.set(`${channel}:${entry.kind}:${entry.value}:${entry.at}`, text, { expiration: { type: 'PX', value: ttl } }), timeout, 'SET');
       await deadline(client.publish(channel, text), timeout, 'PUBLISH');
     },
     async load() {
@@ -118,12 +125,13 @@ export function redisRevocationStore(client: RedisClientLike, options: RedisStor
       return entries;
     },
     async subscribe(onEntry, onState) {
-      if (subscriber !== undefined) destroyQuietly(subscriber);
+      const previous = subscribers.get(onEntry);
+      if (previous !== undefined) destroyQuietly(previous);
       const sub = client.duplicate();
-      subscriber = sub;
+      subscribers.set(onEntry, sub);
       let subscribed = false;
       const report = (live: boolean) => {
-        if (subscriber === sub && subscribed) onState(live);
+        if (subscribers.get(onEntry) === sub && subscribed) onState(live);
       };
       sub.on('error', () => report(false));
       sub.on('end', () => report(false));
@@ -141,20 +149,23 @@ export function redisRevocationStore(client: RedisClientLike, options: RedisStor
         );
       } catch (error) {
         // A connection that never subscribed is released here, or every retry would leak one.
-        if (subscriber === sub) subscriber = undefined;
+        if (subscribers.get(onEntry) === sub) subscribers.delete(onEntry);
         destroyQuietly(sub);
         throw error;
       }
       subscribed = true;
     },
     async close() {
-      if (subscriber !== undefined) destroyQuietly(subscriber);
-      subscriber = undefined;
+      for (const sub of subscribers.values()) destroyQuietly(sub);
+      subscribers.clear();
     },
     async claimOnce(id, until) {
+      const key = `${prefix}:once:${id}`;
       const ttl = Math.max(1, Math.ceil(until - clock()));
-      const set = await deadline(client.set(`${prefix}:once:${id}`, '1', { expiration: { type: 'PX', value: ttl }, condition: 'NX' }), timeout, 'SET NX');
-      return set !== null;
+      const set = await deadline(client.set(key, owner, { expiration: { type: 'PX', value: ttl }, condition: 'NX' }), timeout, 'SET NX');
+      if (set !== null) return true;
+      // Taken: by another instance, or by this store in an attempt whose answer timed out.
+      return (await deadline(client.get(key), timeout, 'GET')) === owner;
     },
   };
 }

@@ -34,6 +34,9 @@ export interface RefreshContext {
  * rotation, a refresh token may be used once, and reusing it revokes the whole family at Okta.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
+/** Most refresh outcomes kept (in flight or within the grace); past it the oldest go first. */
+const MAX_OUTCOMES = 10_000;
+
 export class Refresher {
   private readonly outcomes = new Map<string, { promise: Promise<TokenSet>; until: number }>();
   calls = 0;
@@ -49,16 +52,22 @@ export class Refresher {
     if (known !== undefined) return known.promise;
     const promise = this.exchange(refreshToken);
     const entry = { promise, until: Infinity };
+    if (this.outcomes.size >= MAX_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value!);
     this.outcomes.set(key, entry);
     promise.then(
       () => {
         entry.until = this.context.clock() + this.context.grace * 1000;
       },
-      () => {
-        this.outcomes.delete(key);
+      (error: unknown) => {
+        // Exchanged, but the new access token failed verification: the refresh token is spent
+        // (rotated at the issuer), so the outcome is kept; sending it again would be a reuse.
+        if (error instanceof SpentRefresh) entry.until = this.context.clock() + this.context.grace * 1000;
+        else if (this.outcomes.get(key) === entry) this.outcomes.delete(key);
       },
     );
-    return promise;
+    return promise.catch((error: unknown) => {
+      throw error instanceof SpentRefresh ? error.cause : error;
+    });
   }
 
   private async exchange(refreshToken: string): Promise<TokenSet> {
@@ -85,7 +94,12 @@ export class Refresher {
       throw new RefreshUnavailableError(`Refreshing failed: ${(error as Error).message}`, 5, { cause: error });
     }
     if (typeof body.access_token !== 'string') throw new RefreshUnavailableError('The token endpoint answered without an access_token', 5);
-    const auth = await this.context.verify(body.access_token);
+    let auth: AuthResult;
+    try {
+      auth = await this.context.verify(body.access_token);
+    } catch (error) {
+      throw new SpentRefresh(error);
+    }
     return {
       accessToken: body.access_token,
       refreshToken: typeof body.refresh_token === 'string' ? body.refresh_token : refreshToken,
@@ -95,11 +109,18 @@ export class Refresher {
   }
 }
 
-/** The OAuth `error` code of an error answer, reduced to safe characters. */
+/** A refresh whose exchange worked but whose new access token failed verification; `cause` is the failure. */
+class SpentRefresh extends Error {
+  constructor(override readonly cause: unknown) {
+    super('refreshed, but the new access token failed verification');
+  }
+}
+
+/** The OAuth `error` code of an error answer, reduced to safe characters and at most 64 of them. */
 function safeError(body: string): string {
   try {
     const parsed = JSON.parse(body) as { error?: unknown };
-    if (typeof parsed.error === 'string') return parsed.error.replace(/[^a-z_]/gi, '');
+    if (typeof parsed.error === 'string') return parsed.error.replace(/[^a-z_]/gi, '').slice(0, 64) || 'no error code';
   } catch {
     // not JSON: say nothing more
   }

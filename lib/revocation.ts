@@ -89,9 +89,9 @@ export class Denylist {
     return this.entries?.size ?? 0;
   }
 
-  /** Adds (or widens) an entry. */
+  /** Adds (or widens) an entry. One whose times are not finite numbers (a broken store) is ignored. */
   put(entry: RevocationEntry): void {
-    if (entry.until <= this.clock()) return;
+    if (!Number.isFinite(entry.at) || !Number.isFinite(entry.until) || entry.until <= this.clock()) return;
     const key = `${entry.kind}:${entry.value}`;
     const entries = (this.entries ??= new LRUCache({ max: this.max }));
     const known = entries.get(key);
@@ -134,7 +134,10 @@ export function memoryRevocationStore(clock: () => number = Date.now): Revocatio
   const claimed = new Map<string, number>();
   return {
     async add(entry) {
-      entries.set(`${entry.kind}:${entry.value}`, entry);
+      const key = `${entry.kind}:${entry.value}`;
+      const known = entries.get(key);
+      // Merged, as the mirror does: a late write of an older entry never narrows a newer one.
+      entries.set(key, known === undefined ? entry : { ...entry, at: Math.max(known.at, entry.at), until: Math.max(known.until, entry.until) });
       for (const listener of listeners) listener(entry);
     },
     async load() {

@@ -9,6 +9,10 @@ const RETRY_FIRST = 250;
 const RETRY_MAX = 10_000;
 /** How long `close()` waits for the last unwritten entries to reach the store, ms. */
 const CLOSE_FLUSH = 2000;
+/** Longest a store operation may take before it counts as failed, ms: a store that never answers must not stall the sync or the writer. */
+const STORE_DEADLINE = 10_000;
+/** How long the subscription may stay down without coming back on its own before a new one is made, ms. */
+const RESUBSCRIBE_AFTER = 30_000;
 
 /** What the shared denylist needs to know of the guard. */
 export interface SharedDenylistContext {
@@ -24,9 +28,16 @@ export interface SharedDenylistContext {
   onEvent: ((event: TokengateEvent) => void) | undefined;
 }
 
-/** Runs a store method so that a synchronous throw becomes a rejection. */
+/** Runs a store method so that a synchronous throw becomes a rejection, and one that never settles fails after {@link STORE_DEADLINE}. */
 function call<T>(operation: () => Promise<T>): Promise<T> {
-  return Promise.resolve().then(operation);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the store did not answer within ${STORE_DEADLINE / 1000} s`)), STORE_DEADLINE);
+    timer.unref();
+    Promise.resolve()
+      .then(operation)
+      .then(resolve, reject)
+      .finally(() => clearTimeout(timer));
+  });
 }
 
 function delay(ms: number): Promise<void> {
@@ -62,7 +73,12 @@ export class SharedDenylist {
   /** The last write failed and no write has worked since: new entries are reported unwritten at once. */
   private writeFailing = false;
   private syncing: Promise<void> | undefined;
+  /** The subscription came back while a sync was running: its load may predate the gap, so another follows. */
+  private resyncWanted = false;
   private syncTimer: NodeJS.Timeout | undefined;
+  private resubscribeTimer: NodeJS.Timeout | undefined;
+  /** One function for every subscription, so a store can tell a resubscription from another subscriber. */
+  private readonly onEntry = (entry: RevocationEntry): void => this.mirror.put(entry);
   private syncDelay = RETRY_FIRST;
   private subscribed = false;
   /** What the subscription last said of itself. */
@@ -110,7 +126,8 @@ export class SharedDenylist {
       this.outbox.push(item);
       this.bound();
       if (this.writeFailing || this.closed) this.tell(item, this.unwrittenError());
-      void this.drain();
+      // While writes fail, the writer's backoff decides when the next attempt goes.
+      if (!this.writeFailing) void this.drain();
     });
   }
 
@@ -127,8 +144,9 @@ export class SharedDenylist {
     const store = this.context.store;
     let outcome: 'new' | 'seen' | 'local' = 'new';
     if (store !== undefined && !localOnly) {
-      if (typeof store.claimOnce !== 'function') outcome = 'local';
-      else if (!(await call(() => store.claimOnce!(id, until)))) outcome = 'seen';
+      // Not recorded: the caller decides whether this process's record may serve (claimOnce(..., true)).
+      if (typeof store.claimOnce !== 'function') return 'local';
+      if (!(await call(() => store.claimOnce!(id, until)))) outcome = 'seen';
     }
     seen.set(id, true, { ttl: Math.max(1, until - this.context.clock()) });
     return outcome;
@@ -154,6 +172,7 @@ export class SharedDenylist {
     this.closed = true;
     clearTimeout(this.syncTimer);
     clearTimeout(this.writeTimer);
+    clearTimeout(this.resubscribeTimer);
     const store = this.context.store;
     if (store === undefined) return;
     if (this.outbox.length > 0) {
@@ -174,7 +193,7 @@ export class SharedDenylist {
     this.syncing = (async () => {
       try {
         if (!this.subscribed) {
-          await call(() => store.subscribe((entry) => this.mirror.put(entry), (live) => this.onState(live)));
+          await call(() => store.subscribe(this.onEntry, (live) => this.onState(live)));
           this.subscribed = true;
           this.subscriptionLive = true;
         }
@@ -199,18 +218,41 @@ export class SharedDenylist {
         }
       } finally {
         this.syncing = undefined;
+        if (this.resyncWanted && !this.closed) {
+          this.resyncWanted = false;
+          this.sync();
+        }
       }
     })();
   }
 
   private onState(live: boolean): void {
+    if (this.closed) return;
     this.subscriptionLive = live;
     if (!live) {
       this.downSince ??= this.context.clock();
+      // A subscription that never comes back on its own (its client gave up) is replaced.
+      if (this.resubscribeTimer === undefined) {
+        this.resubscribeTimer = setTimeout(() => {
+          this.resubscribeTimer = undefined;
+          if (this.subscriptionLive || this.closed) return;
+          this.subscribed = false;
+          this.requestSync();
+        }, RESUBSCRIBE_AFTER);
+        this.resubscribeTimer.unref();
+      }
       return;
     }
+    clearTimeout(this.resubscribeTimer);
+    this.resubscribeTimer = undefined;
     this.syncDelay = RETRY_FIRST;
-    this.sync();
+    this.requestSync();
+  }
+
+  /** A sync now, or right after the one running (whose load may predate what changed). */
+  private requestSync(): void {
+    if (this.syncing !== undefined) this.resyncWanted = true;
+    else this.sync();
   }
 
   /** Writes the queued entries in order, one at a time; on a failure, tells every caller waiting and tries again after a backoff. */

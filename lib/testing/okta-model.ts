@@ -367,8 +367,16 @@ export class OktaModel {
     };
   }
 
-  /** Answers one request. */
+  /** Answers one request. Input it cannot read (a malformed percent-encoding, a broken assertion) is a 400, as Okta answers it, never a throw. */
   handle(request: ModelRequest): ModelResponse {
+    try {
+      return this.handleRequest(request);
+    } catch {
+      return json(400, { errorCode: 'E0000003', errorSummary: 'The request body was not well-formed.' });
+    }
+  }
+
+  private handleRequest(request: ModelRequest): ModelResponse {
     const route = this.route(request.method, request.path);
     if (route === undefined) return json(404, { errorCode: 'E0000022', errorSummary: 'The endpoint does not exist.' });
     const [endpoint, argument] = route;
