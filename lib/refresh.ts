@@ -50,11 +50,14 @@ export class Refresher {
     for (const [k, outcome] of this.outcomes) if (outcome.until <= now) this.outcomes.delete(k);
     const known = this.outcomes.get(key);
     if (known !== undefined) return known.promise;
-    const promise = this.exchange(refreshToken);
+    const exchange = this.exchange(refreshToken);
+    const promise = exchange.catch((error: unknown) => {
+      throw error instanceof SpentRefresh ? error.cause : error;
+    });
     const entry = { promise, until: Infinity };
     if (this.outcomes.size >= MAX_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value!);
     this.outcomes.set(key, entry);
-    promise.then(
+    exchange.then(
       () => {
         entry.until = this.context.clock() + this.context.grace * 1000;
       },
@@ -65,9 +68,7 @@ export class Refresher {
         else if (this.outcomes.get(key) === entry) this.outcomes.delete(key);
       },
     );
-    return promise.catch((error: unknown) => {
-      throw error instanceof SpentRefresh ? error.cause : error;
-    });
+    return promise;
   }
 
   private async exchange(refreshToken: string): Promise<TokenSet> {

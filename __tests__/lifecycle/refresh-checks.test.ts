@@ -161,3 +161,42 @@ test('refreshWindow is validated and can be narrowed', async () => {
   expect(res.body.code).toBe('ERR_TOKEN_EXPIRED');
   expect(okta.calls.token).toBe(0);
 });
+
+describe('what the refresh hooks are given, and what is kept', () => {
+  test('getRefreshToken gets the verified claims of the expired token, so the app looks up by sub', async () => {
+    makeGuard();
+    const byUser = new Map<string, string>();
+    const app = express();
+    app.get(
+      '/api/me',
+      ex.protect(guard, undefined, {
+        getRefreshToken: (_req, expired) => byUser.get(String(expired.sub)),
+        onTokens: (_req, _res, tokens) => void byUser.set(String(tokens.auth.subject), tokens.refreshToken),
+      }),
+      (req, res) => res.json({ sub: req.auth!.subject }),
+    );
+    const alice = okta.login({ expiresIn: 60 });
+    byUser.set('alice@example.com', alice.refreshToken);
+    clock.advance(120);
+    await request(app).get('/api/me').set('Authorization', `Bearer ${alice.accessToken}`).expect(200, { sub: 'alice@example.com' });
+    expect(byUser.get('alice@example.com')).not.toBe(alice.refreshToken);
+  });
+
+  test('maxTokenAge does not stop a silent refresh (the refresh renews the age)', async () => {
+    makeGuard({ maxTokenAge: 3600 });
+    const seen = { asked: 0, handedOut: [] as TokenSet[] };
+    const app = APPS[0][1](guard, seen);
+    const { accessToken, refreshToken } = okta.login({ expiresIn: 3600 });
+    clock.advance(3700);
+    await request(app).get('/api/me').set('Authorization', `Bearer ${accessToken}`).set('x-refresh-token', refreshToken).expect(200);
+    expect(seen.handedOut).toHaveLength(1);
+  });
+
+  test('an exchange whose new access token fails verification is not sent again within refreshGrace (the refresh token is spent)', async () => {
+    makeGuard({ audience: 'api://not-what-okta-issues' });
+    const { refreshToken } = okta.login();
+    await expect(guard.refresh(refreshToken)).rejects.toMatchObject({ code: 'ERR_AUDIENCE_INVALID' });
+    await expect(guard.refresh(refreshToken)).rejects.toMatchObject({ code: 'ERR_AUDIENCE_INVALID' });
+    expect(okta.calls.token).toBe(1);
+  });
+});

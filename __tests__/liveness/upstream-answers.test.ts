@@ -142,3 +142,16 @@ describe('key rotation right after a fetch', () => {
     expect(okta.calls.jwks).toBe(2);
   });
 });
+
+describe('tokens accepted on introspection alone pass the guard’s own claim rules', () => {
+  test.each([
+    ['another client than clientIds allows', { clientIds: ['0oaOnlyThisOne'] }, { client_id: '0oaSomeoneElse' }, 'ERR_CLIENT_NOT_ALLOWED'],
+    ['no claim that requiredClaims names', { requiredClaims: ['tenant'] }, {}, 'ERR_CLAIM_INVALID'],
+    ['an iat older than maxTokenAge', { maxTokenAge: 60 }, { iat: Math.floor(Date.UTC(2026, 10, 23, 12) / 1000) - 3000 }, 'ERR_TOKEN_TOO_OLD'],
+    ['an nbf in the future', {}, { nbf: Math.floor(Date.UTC(2026, 10, 23, 12) / 1000) + 3600 }, 'ERR_TOKEN_NOT_YET_VALID'],
+  ])('an answer with %s is refused', async (_what, options, change, code) => {
+    makeGuard({ introspection: introspection({ opaque: true }), ...options });
+    nock('https://introspect.example.com').post('/v1/introspect').reply(200, activeAnswer({ client_id: '0oaOnlyThisOne', ...change }));
+    await expect(guard.verifyToken('an-opaque-access-token')).rejects.toMatchObject({ code, status: 401 });
+  });
+});

@@ -173,3 +173,32 @@ test('a Universal Logout bearer is single-use across instances: replayed to anot
   expect(replay.body.error_description).toMatch(/replayed/);
   await expect(b.guard.verifyToken(okta.token({ sub: 'bob@example.com' }))).resolves.toBeDefined();
 });
+
+test('a late write of an older revocation never narrows a newer one: a fresh instance still refuses', async () => {
+  const client = createClient({ url: redis.url });
+  client.on('error', () => undefined);
+  await client.connect();
+  opened.push({ guard: createGuard({ issuer: okta.issuer, audience: okta.audience }), client });
+  const store = redisRevocationStore(client as unknown as RedisClientLike);
+  const now = Date.now();
+  await store.add({ kind: 'sub', value: 'carol@example.com', at: now, until: now + 3_600_000 });
+  // Queued at another instance ten minutes earlier, written only now.
+  await store.add({ kind: 'sub', value: 'carol@example.com', at: now - 600_000, until: now + 60_000 });
+  const fresh = await instance({ clockTolerance: 0 });
+  await expect(fresh.guard.verifyToken(okta.token({ sub: 'carol@example.com', iat: Math.floor(now / 1000) - 300 }))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+});
+
+test('two guards on one Redis store each keep their own subscription', async () => {
+  const client = createClient({ url: redis.url });
+  client.on('error', () => undefined);
+  await client.connect();
+  const store = redisRevocationStore(client as unknown as RedisClientLike, { timeout: 0.5 });
+  const [a, b] = [0, 1].map(() => createGuard({ issuer: okta.issuer, audience: okta.audience, revocation: { store } }));
+  opened.push({ guard: a, client }, { guard: b, client: { destroy: () => undefined } });
+  await Promise.all([a.ready(), b.ready()]);
+  const token = okta.token({ jti: 'shared-store-jti' });
+  await a.revoke('jti', 'shared-store-jti');
+  expect(await within(1000, () => b.verifyToken(token).then(() => false, (e) => e.code === 'ERR_TOKEN_REVOKED'))).toBeLessThan(1000);
+  await b.revoke('sub', 'dave@example.com');
+  expect(await within(1000, () => a.verifyToken(okta.token({ sub: 'dave@example.com' })).then(() => false, (e) => e.code === 'ERR_TOKEN_REVOKED'))).toBeLessThan(1000);
+});

@@ -1,6 +1,6 @@
 import express from 'express';
 import request from 'supertest';
-import { createGuard, type Guard, type GuardOptions, type RevocationEntry, type RevocationStore, type TokengateEvent } from 'tokengate';
+import { createGuard, memoryRevocationStore, type Guard, type GuardOptions, type RevocationEntry, type RevocationStore, type TokengateEvent } from 'tokengate';
 import * as ex from 'tokengate/express';
 import { redisRevocationStore, type RedisClientLike, type RedisSubscriberLike } from 'tokengate/redis';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
@@ -283,5 +283,96 @@ describe.each(ADAPTERS)('%s: a custom session claim', (_name, makeApp) => {
     await request(app).get('/api/hello').set('Authorization', `Bearer ${c}`).expect(200);
     await guard.backchannelLogout(okta.logoutToken({ sid: second.id }));
     await request(app).get('/api/hello').set('Authorization', `Bearer ${c}`).expect(401);
+  });
+});
+
+describe('review: edges of the shared denylist', () => {
+  test('revoke() refuses a kind, value or until that would silently revoke nothing', async () => {
+    const guard = makeGuard();
+    await expect(guard.revoke('sub', 'alice@example.com', Math.floor(clock.now() / 1000) + 3600)).rejects.toThrow(
+      'tokengate: revoke() "until" must be a time in the future, in milliseconds since the epoch',
+    );
+    await expect(guard.revoke('sub', 'alice@example.com', Number.NaN)).rejects.toThrow(TypeError);
+    await expect(guard.revoke('user' as 'sub', 'alice@example.com')).rejects.toThrow('tokengate: revoke() kind must be "jti", "sid" or "sub"');
+    await expect(guard.revoke('jti', '')).rejects.toThrow('tokengate: revoke() value must be a non-empty string');
+  });
+
+  test('a subscription that comes back while a reload is running gets another reload, so an entry added in the gap is not missed', async () => {
+    const { store, control } = controlledStore();
+    let loads = 0;
+    let releaseFirst: (() => void) | undefined;
+    const load = store.load;
+    store.load = () => {
+      loads++;
+      if (loads === 2) return new Promise((resolve) => (releaseFirst = () => resolve(load())));
+      return load();
+    };
+    const guard = makeGuard({ revocation: { store } });
+    await guard.ready();
+    control.state!(false);
+    control.state!(true);
+    await waitFor(() => releaseFirst !== undefined);
+    // The subscription drops again and an entry is added elsewhere while it is down.
+    control.state!(false);
+    control.written.push({ kind: 'sub', value: 'mallory@example.com', at: clock.now(), until: clock.now() + 3_600_000 });
+    control.state!(true);
+    releaseFirst!();
+    await waitFor(() => loads === 3);
+    await waitFor(() => guard.stats().revocation.live);
+    await expect(guard.verifyToken(okta.token({ sub: 'mallory@example.com', iat: Math.floor(clock.now() / 1000) - 60 }))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+  });
+
+  test('the memory store merges a late write of an older entry instead of narrowing the newer one', async () => {
+    const store = memoryRevocationStore(() => clock.now());
+    const now = clock.now();
+    await store.add({ kind: 'sub', value: 'alice@example.com', at: now, until: now + 3_600_000 });
+    await store.add({ kind: 'sub', value: 'alice@example.com', at: now - 600_000, until: now + 60_000 });
+    expect(await store.load()).toEqual([{ kind: 'sub', value: 'alice@example.com', at: now, until: now + 3_600_000 }]);
+  });
+
+  test('a subscription that stays down without coming back on its own is replaced after 30 s', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const { store, control } = controlledStore();
+      const guard = makeGuard({ revocation: { store } });
+      await jest.advanceTimersByTimeAsync(10);
+      await guard.ready();
+      expect(control.subscribes).toBe(1);
+      control.state!(false);
+      await jest.advanceTimersByTimeAsync(29_000);
+      expect(control.subscribes).toBe(1);
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(control.subscribes).toBe(2);
+      expect(guard.stats().revocation.live).toBe(true);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  test('a Redis claim whose answer timed out is known as this store’s own when the receiver is asked again', async () => {
+    const keys = new Map<string, string>();
+    let slow = true;
+    const client = {
+      set: (key: string, value: string, options: { condition?: 'NX' }) => {
+        const apply = () => {
+          if (options.condition === 'NX' && keys.has(key)) return null;
+          keys.set(key, value);
+          return 'OK';
+        };
+        // The first SET lands in Redis, but its answer comes after the store's deadline.
+        if (slow) {
+          slow = false;
+          const result = apply();
+          return new Promise((resolve) => setTimeout(() => resolve(result), 400));
+        }
+        return Promise.resolve(apply());
+      },
+      get: (key: string) => Promise.resolve(keys.get(key) ?? null),
+    } as unknown as RedisClientLike;
+    const store = redisRevocationStore(client, { timeout: 0.1 });
+    await expect(store.claimOnce!('jti-1', Date.now() + 60_000)).rejects.toThrow(/did not answer/);
+    await expect(store.claimOnce!('jti-1', Date.now() + 60_000)).resolves.toBe(true);
+    const other = redisRevocationStore(client, { timeout: 0.1 });
+    await expect(other.claimOnce!('jti-1', Date.now() + 60_000)).resolves.toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { createGuard } from 'tokengate';
-import { createKeyPair, mockOkta, signCompact } from 'tokengate/testing';
+import { createKeyPair, mockOkta, OktaModel, signCompact } from 'tokengate/testing';
 import { SUPPORTED_ALGORITHMS, type Algorithm } from 'tokengate';
 
 const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
@@ -178,4 +178,16 @@ describe('stateful Okta endpoints', () => {
     expect(okta.requests.at(-1)).toMatchObject({ endpoint: 'introspect', method: 'POST' });
     okta.close();
   });
+});
+
+test('input the model cannot read is answered 400, as Okta does, never thrown (the dev issuer would crash)', () => {
+  const model = new OktaModel();
+  const introspect = model.handle({
+    method: 'POST',
+    path: new URL(`${model.issuer}/v1/introspect`).pathname,
+    headers: { authorization: `Basic ${Buffer.from('%E0:x').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'token=abc',
+  });
+  expect(introspect.status).toBe(400);
+  expect(model.handle({ method: 'GET', path: '/api/v1/sessions/%E0', headers: {}, body: '' }).status).toBe(400);
 });
