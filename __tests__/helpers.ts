@@ -143,3 +143,13 @@ export function pausingClient(clock: { now(): number; advance(seconds: number): 
   };
   return { client, seen };
 }
+
+/**
+ * Runs `body`, then waits `settleMs` so that a rejection nobody handles lands while the test still
+ * runs: Jest 30 fails the running test on an unhandled rejection (where Node 20 would end the
+ * process). A listener of the test's own would not see it; Jest takes it first.
+ */
+export async function settled(body: () => Promise<void>, settleMs = 100): Promise<void> {
+  await body();
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+}

@@ -74,9 +74,10 @@ export interface Guard {
   refresh(refreshToken: string): Promise<TokenSet>;
   /**
    * Puts a `jti`, an Okta session id (`sid`: tokens whose session claim holds it) or a user (`sub`)
-   * on the denylist, on every instance sharing the `revocation.store`. `until` (ms) defaults to
-   * the longest a token issued now can still be accepted (`revocation.maxTokenLifetime`, plus
-   * `clockTolerance`, plus `refreshWindow` with a `client`). Takes effect here at once; resolves
+   * on the denylist, on every instance sharing the `revocation.store`. `until` (ms since the epoch,
+   * in the future) defaults to the longest a token issued now can still be accepted
+   * (`revocation.maxTokenLifetime`, plus twice `clockTolerance`, plus `refreshWindow` — or a backend
+   * session's `lifetime` — with a `client`). Takes effect here at once; resolves
    * once the store has the entry, rejects when it could not take it then (the entry stays queued
    * and is written, in order, as soon as the store takes writes again).
    */
@@ -145,6 +146,11 @@ const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const REPLAY_MARGIN = 600;
 /** Logout tokens older than this (seconds, from `iat`) are refused; Okta's global token revocation tokens live 5 minutes. */
 const LOGOUT_TOKEN_MAX_AGE = 300;
+
+/** Whether a refresh may cure this failure: the token expired, or outlived `maxTokenAge` (an age-based expiry). */
+function refreshable(error: unknown): error is TokenExpiredError | TokenTooOldError {
+  return error instanceof TokenExpiredError || error instanceof TokenTooOldError;
+}
 
 /** A logout token or request the issuer sent was not acceptable. `status` is the answer to give. */
 export class LogoutTokenError extends Error {
@@ -386,7 +392,7 @@ class TokenGuard implements Guard {
       try {
         return { auth: await this.run(token, policy) };
       } catch (error) {
-        if (!(error instanceof TokenExpiredError) || hooks?.getRefreshToken === undefined) throw error;
+        if (!refreshable(error) || hooks?.getRefreshToken === undefined) throw error;
         // Only a genuine token whose only fault is expiry is refreshed, and before the hook is asked.
         const expired = await this.verifyExpired(token, this.options.refreshWindow);
         const refreshToken = await hooks.getRefreshToken(expired);
@@ -524,7 +530,7 @@ class TokenGuard implements Guard {
       try {
         return { auth: await this.run(data.accessToken, rules), sessionId: id };
       } catch (error) {
-        if (!(error instanceof TokenExpiredError) || data.refreshToken === undefined) throw error;
+        if (!refreshable(error) || data.refreshToken === undefined) throw error;
         // The session's own lifetime bounds how late a refresh may come.
         const expired = await this.verifyExpired(data.accessToken, cookies.lifetime);
         const tokens = await this.refreshFor(expired, data.refreshToken);
@@ -532,7 +538,7 @@ class TokenGuard implements Guard {
         return { auth: await this.run(tokens.accessToken, rules), tokens, sessionId: id };
       }
     } catch (error) {
-      if (error instanceof SessionEndedError || error instanceof TokenRevokedError || error instanceof RefreshFailedError || error instanceof TokenExpiredError) {
+      if (error instanceof SessionEndedError || error instanceof TokenRevokedError || error instanceof RefreshFailedError || refreshable(error)) {
         await cookies.store.delete(id).catch(() => undefined);
         error.headers = { ...error.headers, ...clear };
       }

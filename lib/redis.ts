@@ -83,8 +83,8 @@ function parseEntry(text: string | null): RevocationEntry | undefined {
 }
 
 /**
- * A {@link RevocationStore} on Redis: one key per entry (`{prefix}:deny:{kind}:{value}`, expiring
- * with the entry), announced on the channel `{prefix}:deny` to every instance; logout-token ids
+ * A {@link RevocationStore} on Redis: one key per revocation (`{prefix}:deny:{kind}:{value}:{at}`,
+ * expiring with the entry; every instance merges them), announced on the channel `{prefix}:deny` to every instance; logout-token ids
  * claimed once for the whole fleet with `SET NX` (`{prefix}:once:{id}`). The subscription uses a
  * duplicate of your client per guard, which this store opens and closes itself: destroyed when
  * subscribing fails (the guard then tries again with a new one). `close()` ends every subscription
@@ -126,9 +126,10 @@ export function redisRevocationStore(client: RedisClientLike, options: RedisStor
     },
     async subscribe(onEntry, onState) {
       const previous = subscribers.get(onEntry);
-      if (previous !== undefined) destroyQuietly(previous);
       const sub = client.duplicate();
+      // Mapped first: the replaced connection's 'end' is then not reported as this guard's.
       subscribers.set(onEntry, sub);
+      if (previous !== undefined) destroyQuietly(previous);
       let subscribed = false;
       const report = (live: boolean) => {
         if (subscribers.get(onEntry) === sub && subscribed) onState(live);

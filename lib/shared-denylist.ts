@@ -9,8 +9,12 @@ const RETRY_FIRST = 250;
 const RETRY_MAX = 10_000;
 /** How long `close()` waits for the last unwritten entries to reach the store, ms. */
 const CLOSE_FLUSH = 2000;
-/** Longest a store operation may take before it counts as failed, ms: a store that never answers must not stall the sync or the writer. */
-const STORE_DEADLINE = 10_000;
+/**
+ * Longest a store operation may take before it counts as failed, ms: a store that never answers
+ * must not stall the sync or the writer. Well above what a store's own deadlines allow (the Redis
+ * store's load of a large keyspace takes several of its `timeout`s).
+ */
+const STORE_DEADLINE = 60_000;
 /** How long the subscription may stay down without coming back on its own before a new one is made, ms. */
 const RESUBSCRIBE_AFTER = 30_000;
 
@@ -85,6 +89,10 @@ export class SharedDenylist {
   private subscriptionLive = false;
   private lastError: Error | undefined;
   private seen: LRUCache<string, true> | undefined;
+  /** Logout-token ids being claimed right now: a second delivery arriving meanwhile is a replay. */
+  private readonly claiming = new Set<string>();
+  /** Counts subscriptions: a superseded one's state reports are ignored. */
+  private generation = 0;
   private closed = false;
 
   constructor(private readonly context: SharedDenylistContext) {
@@ -140,13 +148,18 @@ export class SharedDenylist {
    */
   async claimOnce(id: string, until: number, localOnly = false): Promise<'new' | 'seen' | 'local'> {
     const seen = (this.seen ??= new LRUCache<string, true>({ max: 100_000 }));
-    if (seen.has(id)) return 'seen';
+    if (seen.has(id) || this.claiming.has(id)) return 'seen';
     const store = this.context.store;
     let outcome: 'new' | 'seen' | 'local' = 'new';
     if (store !== undefined && !localOnly) {
       // Not recorded: the caller decides whether this process's record may serve (claimOnce(..., true)).
       if (typeof store.claimOnce !== 'function') return 'local';
-      if (!(await call(() => store.claimOnce!(id, until)))) outcome = 'seen';
+      this.claiming.add(id);
+      try {
+        if (!(await call(() => store.claimOnce!(id, until)))) outcome = 'seen';
+      } finally {
+        this.claiming.delete(id);
+      }
     }
     seen.set(id, true, { ttl: Math.max(1, until - this.context.clock()) });
     return outcome;
@@ -193,9 +206,13 @@ export class SharedDenylist {
     this.syncing = (async () => {
       try {
         if (!this.subscribed) {
-          await call(() => store.subscribe(this.onEntry, (live) => this.onState(live)));
+          const generation = ++this.generation;
+          await call(() => store.subscribe(this.onEntry, (live) => generation === this.generation && this.onState(live)));
           this.subscribed = true;
           this.subscriptionLive = true;
+          // Reports of the subscription this one replaced may have armed it.
+          clearTimeout(this.resubscribeTimer);
+          this.resubscribeTimer = undefined;
         }
         const entries = await call(() => store.load());
         if (this.closed) return;

@@ -182,12 +182,15 @@ describe('what the refresh hooks are given, and what is kept', () => {
     expect(byUser.get('alice@example.com')).not.toBe(alice.refreshToken);
   });
 
-  test('maxTokenAge does not stop a silent refresh (the refresh renews the age)', async () => {
+  test.each([
+    ['after exp', 3600, 3700],
+    ['before exp, once older than maxTokenAge', 7200, 3700],
+  ])('maxTokenAge does not stop a silent refresh %s (the refresh renews the age)', async (_when, lifetime, later) => {
     makeGuard({ maxTokenAge: 3600 });
     const seen = { asked: 0, handedOut: [] as TokenSet[] };
     const app = APPS[0][1](guard, seen);
-    const { accessToken, refreshToken } = okta.login({ expiresIn: 3600 });
-    clock.advance(3700);
+    const { accessToken, refreshToken } = okta.login({ expiresIn: lifetime });
+    clock.advance(later);
     await request(app).get('/api/me').set('Authorization', `Bearer ${accessToken}`).set('x-refresh-token', refreshToken).expect(200);
     expect(seen.handedOut).toHaveLength(1);
   });

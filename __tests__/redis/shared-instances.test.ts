@@ -134,9 +134,7 @@ test('Redis stopped mid-test: nothing hangs, the mirror serves for staleFor, the
 
 test('Redis down when the service starts: no unhandled rejection, ready() says so, and it syncs on its own once Redis is up', async () => {
   await redis.down();
-  const unhandled: unknown[] = [];
-  const listener = (reason: unknown) => unhandled.push(reason);
-  process.on('unhandledRejection', listener);
+  // An unhandled rejection (the first connection attempt, or any retry) fails the test: Jest 30 reports it.
   try {
     const client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100, connectTimeout: 500 } });
     client.on('error', () => undefined);
@@ -156,9 +154,7 @@ test('Redis down when the service starts: no unhandled rejection, ready() says s
     await expect(guard.ready()).resolves.toBeUndefined();
   } finally {
     await redis.up();
-    process.off('unhandledRejection', listener);
   }
-  expect(unhandled).toEqual([]);
 }, 30_000);
 
 test('a Universal Logout bearer is single-use across instances: replayed to another with another user, it is refused', async () => {
@@ -188,14 +184,15 @@ test('a late write of an older revocation never narrows a newer one: a fresh ins
   await expect(fresh.guard.verifyToken(okta.token({ sub: 'carol@example.com', iat: Math.floor(now / 1000) - 300 }))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
 });
 
-test('two guards on one Redis store each keep their own subscription', async () => {
+test('two guards on one Redis client, each with its own store, keep their own subscriptions; closing one leaves the other live', async () => {
   const client = createClient({ url: redis.url });
   client.on('error', () => undefined);
   await client.connect();
-  const store = redisRevocationStore(client as unknown as RedisClientLike, { timeout: 0.5 });
-  const [a, b] = [0, 1].map(() => createGuard({ issuer: okta.issuer, audience: okta.audience, revocation: { store } }));
+  const store = () => redisRevocationStore(client as unknown as RedisClientLike, { timeout: 0.5 });
+  const [a, b, c] = [0, 1, 2].map(() => createGuard({ issuer: okta.issuer, audience: okta.audience, revocation: { store: store() } }));
   opened.push({ guard: a, client }, { guard: b, client: { destroy: () => undefined } });
-  await Promise.all([a.ready(), b.ready()]);
+  await Promise.all([a.ready(), b.ready(), c.ready()]);
+  await c.close();
   const token = okta.token({ jti: 'shared-store-jti' });
   await a.revoke('jti', 'shared-store-jti');
   expect(await within(1000, () => b.verifyToken(token).then(() => false, (e) => e.code === 'ERR_TOKEN_REVOKED'))).toBeLessThan(1000);
