@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { settleWithin } from './deadline';
 import type { RequestLike } from './bearer';
 import { CsrfRejectedError, SessionStoreUnavailableError } from './errors';
 
@@ -115,15 +116,9 @@ const STORE_DEADLINE = 5000;
  */
 export function guardedSessionStore(store: BackendSessionStore): BackendSessionStore {
   const guarded = <A extends unknown[], R>(name: string, method: (...args: A) => Promise<R>) => (...args: A): Promise<R> =>
-    new Promise<R>((resolve, reject) => {
-      const fail = (error: unknown) => reject(new SessionStoreUnavailableError(`The backend-session store failed (${name}); retry shortly`, 1, { cause: error }));
-      // A store that never answers must not hold the request: it fails after STORE_DEADLINE.
-      const timer = setTimeout(() => fail(new Error(`no answer within ${STORE_DEADLINE / 1000} s`)), STORE_DEADLINE);
-      timer.unref();
-      Promise.resolve()
-        .then(() => method.apply(store, args))
-        .then(resolve, fail)
-        .finally(() => clearTimeout(timer));
+    // A store that never answers must not hold the request: it fails after STORE_DEADLINE.
+    settleWithin(() => method.apply(store, args), STORE_DEADLINE, () => new Error(`no answer within ${STORE_DEADLINE / 1000} s`)).catch((error: unknown) => {
+      throw new SessionStoreUnavailableError(`The backend-session store failed (${name}); retry shortly`, 1, { cause: error });
     });
   return {
     get: guarded('get', store.get),

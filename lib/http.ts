@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { settleWithin } from './deadline';
 
 /**
  * The one HTTP client every outgoing call goes through (discovery, JWKS, and later introspection and
@@ -193,20 +194,7 @@ async function readLimited(response: Response, maxBytes: number, url: string): P
 export function withDeadline(client: HttpClient): HttpClient {
   return {
     request(req) {
-      return new Promise<HttpResponse>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new HttpError('timeout', `${req.url} did not answer in time`)), req.timeout * 1000 + 50);
-        timer.unref();
-        client.request(req).then(
-          (response) => {
-            clearTimeout(timer);
-            resolve(response);
-          },
-          (error: unknown) => {
-            clearTimeout(timer);
-            reject(error);
-          },
-        );
-      });
+      return settleWithin(() => client.request(req), req.timeout * 1000 + 50, () => new HttpError('timeout', `${req.url} did not answer in time`));
     },
     close: () => client.close?.() ?? Promise.resolve(),
   };

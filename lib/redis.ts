@@ -10,6 +10,7 @@
  */
 import type { BackendSessionData, BackendSessionStore } from './backend-session';
 import { randomUUID } from 'node:crypto';
+import { settleWithin } from './deadline';
 import type { RevocationEntry, RevocationStore } from './revocation';
 
 /** A subscriber connection, as node-redis's `client.duplicate()` returns it. */
@@ -46,20 +47,7 @@ export interface RedisStoreOptions {
 }
 
 function deadline<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${seconds} s`)), seconds * 1000);
-    timer.unref();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
+  return settleWithin(() => promise, seconds * 1000, () => new Error(`Redis did not answer ${what} within ${seconds} s`));
 }
 
 /** Destroys a connection whatever state it is in (node-redis throws when it was never open). */

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { settleWithin } from './deadline';
 import { RevocationUnavailableError, TokenRevokedError } from './errors';
 import { emit, type TokengateEvent } from './events';
 import { Denylist, type RevocationEntry, type RevocationStore } from './revocation';
@@ -34,14 +35,7 @@ export interface SharedDenylistContext {
 
 /** Runs a store method so that a synchronous throw becomes a rejection, and one that never settles fails after {@link STORE_DEADLINE}. */
 function call<T>(operation: () => Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the store did not answer within ${STORE_DEADLINE / 1000} s`)), STORE_DEADLINE);
-    timer.unref();
-    Promise.resolve()
-      .then(operation)
-      .then(resolve, reject)
-      .finally(() => clearTimeout(timer));
-  });
+  return settleWithin(operation, STORE_DEADLINE, () => new Error(`the store did not answer within ${STORE_DEADLINE / 1000} s`));
 }
 
 function delay(ms: number): Promise<void> {
