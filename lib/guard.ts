@@ -449,10 +449,7 @@ class TokenGuard implements Guard {
       return this.fromCache(cached, Math.floor(nowMs / 1000), token);
     }
     if (cachedOnly) return undefined;
-    if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
-    const decoded = decodeJwt(token);
-    checkHeader(decoded.header, options);
-    checkClaims(decoded.claims, options, Math.floor(nowMs / 1000));
+    const decoded = this.decodeChecked(token, Math.floor(nowMs / 1000));
     const key = this.keys.keyForFresh(decoded.header, nowMs);
     if (key === undefined) return undefined;
     this.misses++;
@@ -478,11 +475,8 @@ class TokenGuard implements Guard {
 
   /** The signature check and everything after it, once the key is known. */
   private finish(token: string, decoded: DecodedJwt, key: VerificationKey): AuthResult {
-    const { header, claims, signingInput, signature } = decoded;
-    if (!verifySignature(header.alg, key.key, signingInput, signature)) {
-      throw new InvalidSignatureError('The token signature is invalid');
-    }
-    this.denylist.check(claims);
+    this.checkSigned(decoded, key);
+    const { header, claims } = decoded;
     const result = buildResult(token, header, claims);
     if (this.cache !== undefined && !key.removed && !this.closed) {
       this.cache.set(token, { result, exp: claims.exp, nbf: claims.nbf ?? -Infinity, iat: claims.iat, key });
@@ -497,14 +491,9 @@ class TokenGuard implements Guard {
    */
   private async verifyExpired(token: string, window: number): Promise<JwtClaims> {
     if (this.closed) throw new GuardClosedError('This guard is closed: the service is shutting down', 1);
-    if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
-    const { header, claims, signingInput, signature } = decodeJwt(token);
-    checkHeader(header, this.options);
-    checkClaims(claims, this.options, Math.floor(this.options.clock() / 1000), { window });
-    const key = await this.keys.keyFor(header);
-    if (!verifySignature(header.alg, key.key, signingInput, signature)) throw new InvalidSignatureError('The token signature is invalid');
-    this.denylist.check(claims);
-    return claims;
+    const decoded = this.decodeChecked(token, Math.floor(this.options.clock() / 1000), { window });
+    this.checkSigned(decoded, await this.keyOf(decoded.header));
+    return decoded.claims;
   }
 
   /** Refreshes for an expired token (see {@link TokenGuard.verifyExpired}); the new access token must name the same user and client. */
@@ -720,7 +709,7 @@ class TokenGuard implements Guard {
       outcome = await this.denylist.claimOnce(claims.jti!, until);
     } catch (error) {
       if (shared) throw new RevocationUnavailableError('The shared replay cache cannot answer; retry shortly', 1, { cause: error });
-      outcome = await this.denylist.claimOnce(claims.jti!, until, true);
+      outcome = 'local';
     }
     if (outcome === 'local') {
       if (shared) throw new RevocationUnavailableError('The revocation store has no claimOnce(), so a token used here could be replayed to another instance; refused', 1);
@@ -781,18 +770,36 @@ class TokenGuard implements Guard {
       this.cache!.delete(token);
     }
     this.misses++;
+    const decoded = this.decodeChecked(token, now);
+    return this.finish(token, decoded, await this.keyOf(decoded.header));
+  }
+
+  /**
+   * Everything before the key: b64token syntax, compact JWS, the header, the claims (`refresh` as
+   * {@link checkClaims} takes it). Shared by the synchronous, asynchronous and refresh paths.
+   */
+  private decodeChecked(token: string, now: number, refresh?: { window: number }): DecodedJwt {
     if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
     const decoded = decodeJwt(token);
-    checkHeader(decoded.header, options);
-    checkClaims(decoded.claims, options, now);
-    let key;
+    checkHeader(decoded.header, this.options);
+    checkClaims(decoded.claims, this.options, now, refresh);
+    return decoded;
+  }
+
+  /** The key for a header from the key set; an unknown key of an Okta org issuer is explained as such. */
+  private async keyOf(header: JwtHeader): Promise<VerificationKey> {
     try {
-      key = await this.keys.keyFor(decoded.header);
+      return await this.keys.keyFor(header);
     } catch (error) {
       if (error instanceof UnknownKeyError && this.orgIssuer) throw new OrgAuthorizationServerError(orgServerMessage(), { cause: error });
       throw error;
     }
-    return this.finish(token, decoded, key);
+  }
+
+  /** The signature, then the denylist: what a decoded, checked token still needs once its key is known. */
+  private checkSigned({ header, claims, signingInput, signature }: DecodedJwt, key: VerificationKey): void {
+    if (!verifySignature(header.alg, key.key, signingInput, signature)) throw new InvalidSignatureError('The token signature is invalid');
+    this.denylist.check(claims);
   }
 
   /** Adds the realm's `WWW-Authenticate` challenge to an {@link AuthError}; other errors pass unchanged. */
