@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, constants, type KeyObject } from 'node:crypto';
-import { SUPPORTED_ALGORITHMS, type Algorithm } from '../options';
+import { SUPPORTED_ALGORITHMS, type Algorithm } from '../jose/algorithms';
 
 /** The endpoints of the mocked Okta that can be made to fail, slowed down, rate-limited, and whose calls are counted. */
 export type MockEndpoint = 'discovery' | 'jwks' | 'introspect' | 'sessions' | 'token' | 'revoke';
