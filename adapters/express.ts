@@ -1,7 +1,6 @@
-import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { AuthError, createGuard, errorAnswer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type Policy, type TokenSet } from '../lib';
-import * as routes from '../lib/handlers';
+import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type Policy, type TokenSet } from '../lib';
+import { mount, routes, setAnswerHeaders } from './shared';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -48,9 +47,7 @@ export interface ExpressProtectOptions extends ExpressRefreshHooks {
  * app.get('/orders', protect(guard, { scopes: ['orders:read'] }), handler);
  */
 export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, options?: ExpressProtectOptions): RequestHandler {
-  const guard = toGuard(guardOrOptions);
-  const rules = guard.compile(policy);
-  const respond = checkProtectOptions(options, 'next') === 'respond';
+  const { guard, rules, respond, sync } = mount(guardOrOptions, policy, options, 'next');
   const hooks = options;
   const fail = (error: unknown, res: Response, next: NextFunction): void => {
     if (!respond || !(error instanceof AuthError) || res.headersSent) return next(error);
@@ -60,8 +57,6 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
     res.statusCode = status;
     res.end(JSON.stringify(body));
   };
-  // A duck-typed guard (a wrapper, another copy of tokengate) may have no synchronous path.
-  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined && typeof guard.handleSync === 'function';
   return (req, res, next) => {
     if (sync) {
       let done;
@@ -87,49 +82,17 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
   };
 }
 
-/**
- * Sets a rejection's headers on a response (both adapters), keeping those set earlier (CORS…):
- * a clearing `Set-Cookie` is added to any cookie already set, the others replace their namesakes.
- */
-export function setAnswerHeaders(res: ServerResponse, headers: Readonly<Record<string, string>>): void {
-  for (const name in headers) {
-    if (name.toLowerCase() === 'set-cookie') res.appendHeader(name, headers[name]);
-    else res.setHeader(name, headers[name]);
-  }
-}
-
-/**
- * Validates the third argument of `protect()` (both adapters) and returns its `errors` mode.
- * A typo throws at mount, like a bad policy.
- */
-export function checkProtectOptions(options: object | undefined, passOn: 'next' | 'throw'): 'respond' | 'next' | 'throw' {
-  if (options === undefined) return 'respond';
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError('tokengate: the third argument of protect() must be an object');
-  const record = options as Record<string, unknown>;
-  for (const name of Object.keys(record)) {
-    if (name !== 'errors' && name !== 'getRefreshToken' && name !== 'onTokens') {
-      throw new TypeError(`tokengate: protect() has no option "${name}" (known: errors, getRefreshToken, onTokens)`);
-    }
-    if (name !== 'errors' && record[name] !== undefined && typeof record[name] !== 'function') {
-      throw new TypeError(`tokengate: protect() option "${name}" must be a function`);
-    }
-  }
-  const mode: unknown = record.errors === undefined ? 'respond' : record.errors;
-  if (mode === 'respond' || mode === passOn) return mode as 'respond' | 'next' | 'throw';
-  throw new TypeError(`tokengate: protect() option "errors" must be "respond" or "${passOn}"`);
-}
-
-/** Login route for backend sessions (bearer token in, session cookie out). See {@link routes.sessionLogin}. */
+/** Login route for backend sessions (bearer token in, session cookie out). See `sessionLogin` of `tokengate`. */
 export const sessionLogin = (guard: Guard): RequestHandler => route((req) => routes.sessionLogin(guard, req, req.body));
-/** Logout route: ends everything, answers `{ endSessionUrl, failures }`. See {@link routes.logoutRoute}. */
-export const logout = (guard: Guard, options?: routes.LogoutRouteOptions): RequestHandler => route((req) => routes.logoutRoute(guard, req, options, req.body));
-/** OIDC Back-Channel Logout receiver. See {@link routes.backchannelLogoutRoute}. */
+/** Logout route: ends everything, answers `{ endSessionUrl, failures }`. See `logoutRoute` of `tokengate`. */
+export const logout = (guard: Guard, options?: LogoutRouteOptions): RequestHandler => route((req) => routes.logoutRoute(guard, req, options, req.body));
+/** OIDC Back-Channel Logout receiver. See `backchannelLogoutRoute` of `tokengate`. */
 export const backchannelLogout = (guard: Guard): RequestHandler => route((req) => routes.backchannelLogoutRoute(guard, req, req.body));
-/** Okta Universal Logout receiver; `audience` is this endpoint's URL. See {@link routes.universalLogoutRoute}. */
+/** Okta Universal Logout receiver; `audience` is this endpoint's URL. See `universalLogoutRoute` of `tokengate`. */
 export const universalLogout = (guard: Guard, options: { audience: string }): RequestHandler =>
   route((req) => routes.universalLogoutRoute(guard, req, options.audience, req.body));
 
-function route(handler: (req: Request) => Promise<routes.Answer>): RequestHandler {
+function route(handler: (req: Request) => Promise<Answer>): RequestHandler {
   return (req, res, next) => {
     handler(req)
       .then((answer) => {
@@ -141,14 +104,6 @@ function route(handler: (req: Request) => Promise<routes.Answer>): RequestHandle
       })
       .catch(next);
   };
-}
-
-/** Accepts a guard as it is, or builds one from options. */
-export function toGuard(guardOrOptions: Guard | GuardOptions): Guard {
-  if (guardOrOptions !== null && typeof guardOrOptions === 'object' && typeof (guardOrOptions as Guard).verify === 'function') {
-    return guardOrOptions as Guard;
-  }
-  return createGuard(guardOrOptions as GuardOptions);
 }
 
 export type { AuthResult, Guard, GuardOptions, Policy };

@@ -1,7 +1,6 @@
 import type { Context, Middleware } from 'koa';
-import { AuthError, errorAnswer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type Policy, type TokenSet } from '../lib';
-import * as routes from '../lib/handlers';
-import { checkProtectOptions, setAnswerHeaders, toGuard } from './express';
+import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type Policy, type TokenSet } from '../lib';
+import { mount, routes, setAnswerHeaders } from './shared';
 
 declare module 'koa' {
   interface DefaultState {
@@ -41,11 +40,8 @@ export interface KoaProtectOptions extends KoaRefreshHooks {
  * app.use(protect({ issuer: 'https://example.okta.com/oauth2/default', audience: 'api://default' }));
  */
 export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, options?: KoaProtectOptions): Middleware {
-  const guard = toGuard(guardOrOptions);
-  const rules = guard.compile(policy);
-  const respond = checkProtectOptions(options, 'throw') === 'respond';
+  const { guard, rules, respond, sync } = mount(guardOrOptions, policy, options, 'throw');
   const hooks = options;
-  const sync = hooks?.getRefreshToken === undefined && hooks?.onTokens === undefined && typeof guard.handleSync === 'function';
   const answer = (ctx: Context, error: AuthError): void => {
     const { status, headers, body } = errorAnswer(error);
     ctx.status = status;
@@ -79,14 +75,14 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
 /** Login route for backend sessions. */
 export const sessionLogin = (guard: Guard): Middleware => route((ctx) => routes.sessionLogin(guard, ctx.req, parsedBody(ctx)));
 /** Logout route: ends everything, answers `{ endSessionUrl, failures }`. */
-export const logout = (guard: Guard, options?: routes.LogoutRouteOptions): Middleware => route((ctx) => routes.logoutRoute(guard, ctx.req, options, parsedBody(ctx)));
+export const logout = (guard: Guard, options?: LogoutRouteOptions): Middleware => route((ctx) => routes.logoutRoute(guard, ctx.req, options, parsedBody(ctx)));
 /** OIDC Back-Channel Logout receiver. */
 export const backchannelLogout = (guard: Guard): Middleware => route((ctx) => routes.backchannelLogoutRoute(guard, ctx.req, parsedBody(ctx)));
 /** Okta Universal Logout receiver; `audience` is this endpoint's URL. */
 export const universalLogout = (guard: Guard, options: { audience: string }): Middleware =>
   route((ctx) => routes.universalLogoutRoute(guard, ctx.req, options.audience, parsedBody(ctx)));
 
-function route(handler: (ctx: Context) => Promise<routes.Answer>): Middleware {
+function route(handler: (ctx: Context) => Promise<Answer>): Middleware {
   return async (ctx) => {
     const answer = await handler(ctx);
     ctx.status = answer.status;

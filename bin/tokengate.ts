@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { diagnose, formatReport, type DoctorOptions } from '../lib/doctor';
-import type { Algorithm } from '../lib/options';
+import type { Algorithm } from '../lib/jose/algorithms';
 
 const USAGE = `Usage: tokengate doctor <token | -> --issuer <url> --audience <aud> [options]
 

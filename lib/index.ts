@@ -1,23 +1,25 @@
 /**
  * tokengate: verify OAuth 2.0 / OpenID Connect access tokens from Okta or any OIDC issuer.
  * Framework adapters live in `tokengate/express` and `tokengate/koa`; the mocked Okta for tests in
- * `tokengate/testing`.
+ * `tokengate/testing`; shared Redis stores in `tokengate/redis`.
  */
-export { createGuard, LogoutTokenError, type Guard, type GuardStats, type Handled, type RefreshHooks } from './guard';
+export { createGuard } from './guard/create';
+export type { Guard, GuardStats } from './guard/types';
+export type { Handled, RefreshHooks, TokenSet } from './verify/pipeline';
 export type { GuardOptions, CacheOptions, KeySetOptions, Algorithm } from './options';
-export { SUPPORTED_ALGORITHMS } from './options';
-export type { RequestLike } from './bearer';
-export type { ClientCredentials, ClientAuthMethod } from './client-auth';
-export type { IntrospectionOptions } from './introspection';
-export type { SessionOptions } from './okta-sessions';
-export type { AuthResult } from './result';
-export { definePolicy, type Policy, type ClaimExpectation } from './policy';
-export type { JwtHeader, JwtClaims } from './jwt';
+export { SUPPORTED_ALGORITHMS } from './jose/algorithms';
+export type { RequestLike } from './util/request';
+export type { ClientCredentials, ClientAuthMethod } from './issuer/client-auth';
+export type { IntrospectionOptions } from './liveness/introspection';
+export type { SessionOptions } from './liveness/okta-sessions';
+export type { AuthResult } from './verify/result';
+export { definePolicy, type Policy, type ClaimExpectation } from './verify/policy';
+export type { JwtHeader, JwtClaims } from './jose/compact';
 export type { TokengateEvent } from './events';
-export { createHttpClient, HttpError, type HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpFailure } from './http';
+export { createHttpClient, HttpError, type HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpFailure } from './issuer/http';
 export * from './errors';
-export type { TokenSet } from './refresh';
-export type { LogoutRequest, LogoutResult, StepOutcome } from './logout';
-export { memoryRevocationStore, type RevocationStore, type RevocationEntry, type RevocationKind, type RevocationOptions } from './revocation';
-export { MemorySessionStore, type BackendSessionStore, type BackendSessionData, type BackendSessionOptions } from './backend-session';
-export { readBody, sessionLogin, logoutRoute, backchannelLogoutRoute, universalLogoutRoute, type Answer, type BodyRequest, type LogoutRouteOptions } from './handlers';
+export type { LogoutRequest, LogoutResult, StepOutcome } from './logout/logout';
+export { type RevocationStore, type RevocationEntry, type RevocationKind, type RevocationOptions } from './revocation/denylist';
+export { memoryRevocationStore } from './revocation/memory-store';
+export { MemorySessionStore, type BackendSessionStore, type BackendSessionData, type BackendSessionOptions } from './sessions/store';
+export { readBody, sessionLogin, logoutRoute, backchannelLogoutRoute, universalLogoutRoute, type Answer, type BodyRequest, type LogoutRouteOptions } from './routes/routes';

@@ -8,10 +8,10 @@
  * const guard = createGuard({ issuer, audience, revocation: { store: redisRevocationStore(redis) },
  *   backendSessions: { store: redisSessionStore(redis) } });
  */
-import type { BackendSessionData, BackendSessionStore } from './backend-session';
+import type { BackendSessionData, BackendSessionStore } from './sessions/store';
 import { randomUUID } from 'node:crypto';
-import { settleWithin } from './deadline';
-import type { RevocationEntry, RevocationStore } from './revocation';
+import { settleWithin } from './util/deadline';
+import type { RevocationEntry, RevocationStore } from './revocation/denylist';
 
 /** A subscriber connection, as node-redis's `client.duplicate()` returns it. */
 export interface RedisSubscriberLike {

@@ -17,7 +17,7 @@ test('the README lists every error code, and no code that does not exist', () =>
 });
 
 test('the README lists every guard option', () => {
-  const source = ['options.ts', 'introspection.ts', 'okta-sessions.ts', 'revocation.ts', 'backend-session.ts'].map((f) => readFileSync(join(root, 'lib', f), 'utf8')).join('\n');
+  const source = ['options/index.ts', 'liveness/introspection.ts', 'liveness/okta-sessions.ts', 'revocation/denylist.ts', 'sessions/store.ts'].map((f) => readFileSync(join(root, 'lib', f), 'utf8')).join('\n');
   const block = (name: string) => source.slice(source.indexOf(`export interface ${name}`), source.indexOf('\n}\n', source.indexOf(`export interface ${name}`)));
   const names = (text: string) => [...text.matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1]);
   const options = [

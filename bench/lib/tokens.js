@@ -97,7 +97,7 @@ async function loadPool({ issuer, audience, needed, log = () => {} }) {
   }
   if (meta === undefined) {
     // Generated as PEM, kept as PEM: exporting a KeyObject straight from the generator can deadlock
-    // Node 20 (see createKeyPair() in lib/testing/okta-model.ts; this file does not load the built package).
+    // Node 20 (see createKeyPair() in lib/testing/model/keys.ts; this file does not load the built package).
     const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
     meta = {
       issuer,

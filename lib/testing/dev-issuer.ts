@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OktaModel, type OktaModelOptions } from './okta-model';
+import { OktaModel, type OktaModelOptions } from './model';
 
 /** A running development issuer. See {@link startDevIssuer}. */
 export interface DevIssuer {

@@ -17,4 +17,4 @@ export {
   type ModelRequest,
   type ModelResponse,
   type RecordedRequest,
-} from './okta-model';
+} from './model';

@@ -1,5 +1,5 @@
 import nock from 'nock';
-import { OktaModel, type OktaModelOptions } from './okta-model';
+import { OktaModel, type OktaModelOptions } from './model';
 
 /**
  * A mocked Okta served by nock: everything {@link OktaModel} offers (tokens, keys, sessions,

@@ -1,0 +1,188 @@
+import { AuthError, MalformedRequestError, TokenTooLargeError } from '../errors';
+import type { KeySet } from '../issuer/key-set';
+import type { HttpClient } from '../issuer/http';
+import type { Liveness } from '../liveness/liveness';
+import { logout, type LogoutContext, type LogoutRequest, type LogoutResult } from '../logout/logout';
+import { receiveBackchannelLogout, receiveUniversalLogout, type ReceiverContext } from '../logout/receivers';
+import { revocationEntry, type RevocationKind } from '../revocation/denylist';
+import type { SharedDenylist } from '../revocation/shared';
+import type { BackendSessions } from '../sessions/backend';
+import type { BackendSessionData } from '../sessions/store';
+import { ownClaim } from '../util/claims';
+import type { RequestLike } from '../util/request';
+import type { Handled, Pipeline, RefreshHooks, TokenSet } from '../verify/pipeline';
+import type { Policy } from '../verify/policy';
+import type { AuthResult } from '../verify/result';
+import { handleSessionRequest } from '../verify/session-request';
+import type { Verifier } from '../verify/verifier';
+import type { Guard, GuardStats } from './types';
+
+/** What a guard is made of (see `createGuard`); a part is undefined when its option is not given. */
+export interface GuardParts {
+  issuer: string;
+  realm: string;
+  maxTokenLength: number;
+  clock: () => number;
+  http: HttpClient;
+  /** Whether the guard made `http` itself, and so closes it. */
+  ownsHttp: boolean;
+  keys: KeySet;
+  verifier: Verifier;
+  pipeline: Pipeline;
+  denylist: SharedDenylist;
+  liveness: Liveness | undefined;
+  backendSessions: BackendSessions | undefined;
+  receivers: ReceiverContext;
+  logout: LogoutContext;
+  sessionClaim: string;
+  /** The longest a token issued now can still be accepted, seconds: the default life of a revocation. */
+  revocationLifetime: number;
+  refreshes: () => number;
+}
+
+/**
+ * The facade: each method is its documentation (see {@link Guard}) plus a short chain of steps of
+ * the parts. Every {@link AuthError} leaves with the realm's `WWW-Authenticate` challenge.
+ */
+export class TokenGuard implements Guard {
+  readonly issuer: string;
+  readonly realm: string;
+
+  constructor(private readonly parts: GuardParts) {
+    this.issuer = parts.issuer;
+    this.realm = parts.realm;
+  }
+
+  compile(policy?: Policy): Policy | undefined {
+    return this.parts.pipeline.compile(policy);
+  }
+
+  verify(request: RequestLike, policy?: Policy): Promise<AuthResult> {
+    return this.guarded(() => this.parts.pipeline.run(this.parts.pipeline.bearer(request), policy));
+  }
+
+  verifyToken(token: string, policy?: Policy): Promise<AuthResult> {
+    return this.guarded(() => {
+      if (typeof token !== 'string' || token.length === 0) throw new MalformedRequestError('No token was given');
+      const max = this.parts.maxTokenLength;
+      if (token.length > max) throw new TokenTooLargeError(`The token is ${token.length} characters long; at most ${max} are accepted`);
+      return this.parts.pipeline.run(token, policy);
+    });
+  }
+
+  handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled> {
+    const { pipeline, verifier, backendSessions: sessions, liveness } = this.parts;
+    return this.guarded(() =>
+      sessions?.carries(request)
+        ? handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy)
+        : pipeline.handleBearer(request, policy, hooks),
+    );
+  }
+
+  handleSync(request: RequestLike, policy?: Policy): Handled | undefined {
+    try {
+      if (this.parts.backendSessions?.carries(request)) return undefined;
+      const auth = this.parts.pipeline.handleSync(request, policy);
+      return auth === undefined ? undefined : { auth };
+    } catch (error) {
+      throw this.challenge(error);
+    }
+  }
+
+  refresh(refreshToken: string): Promise<TokenSet> {
+    return this.guarded(() => this.parts.pipeline.refresh(refreshToken));
+  }
+
+  async revoke(kind: RevocationKind, value: string, until?: number): Promise<void> {
+    const entry = revocationEntry(kind, value, until, this.parts.clock(), this.parts.revocationLifetime);
+    if (kind === 'sid') this.parts.liveness?.forget(undefined, value);
+    await this.parts.denylist.put(entry);
+  }
+
+  logout(request: LogoutRequest): Promise<LogoutResult> {
+    return logout(request, this.parts.logout);
+  }
+
+  async startSession(auth: AuthResult, tokens: { refreshToken?: string; idToken?: string } = {}): Promise<{ id: string; cookie: string; expiresAt: number }> {
+    const sid = ownClaim(auth.claims, this.parts.sessionClaim);
+    return this.sessions().start({
+      accessToken: auth.token,
+      refreshToken: tokens.refreshToken,
+      idToken: tokens.idToken,
+      sid: typeof sid === 'string' ? sid : undefined,
+      subject: auth.subject,
+    });
+  }
+
+  async sessionFor(request: RequestLike): Promise<{ id: string; data: BackendSessionData } | undefined> {
+    return this.parts.backendSessions?.find(request);
+  }
+
+  clearSessionCookie(): string {
+    return this.sessions().clearCookie();
+  }
+
+  backchannelLogout(logoutToken: string): Promise<{ sid?: string; subject?: string }> {
+    return receiveBackchannelLogout(this.parts.receivers, logoutToken);
+  }
+
+  universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }> {
+    return receiveUniversalLogout(this.parts.receivers, bearer, body, audience);
+  }
+
+  ready(): Promise<void> {
+    return this.guarded(async () => {
+      await this.parts.keys.ready();
+      await this.parts.denylist.ready();
+    });
+  }
+
+  stats(): GuardStats {
+    const { verifier, keys, denylist, liveness } = this.parts;
+    const stats: GuardStats = {
+      tokenCache: { size: verifier.size, hits: verifier.hits, misses: verifier.misses },
+      keys: keys.stats(),
+      revocation: { size: denylist.size, live: denylist.downSince === undefined, unwritten: denylist.unwritten },
+      refreshes: this.parts.refreshes(),
+    };
+    const i = liveness?.introspector;
+    if (i !== undefined) stats.introspection = { size: i.size, hits: i.hits, misses: i.misses, calls: i.calls };
+    const s = liveness?.sessions;
+    if (s !== undefined) stats.sessions = { size: s.size, hits: s.hits, misses: s.misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor };
+    return stats;
+  }
+
+  async close(): Promise<void> {
+    if (this.parts.verifier.closed) return;
+    this.parts.verifier.close();
+    this.parts.liveness?.stop();
+    await this.parts.denylist.close();
+    this.parts.keys.close();
+    if (this.parts.ownsHttp) await this.parts.http.close?.();
+  }
+
+  /** The backend sessions, or the `TypeError` of a guard without them. */
+  private sessions(): BackendSessions {
+    const sessions = this.parts.backendSessions;
+    if (sessions === undefined) throw new TypeError('tokengate: backend sessions need the "backendSessions" option');
+    return sessions;
+  }
+
+  /** Runs a step, adding the challenge to what it rejects with (a synchronous throw included). */
+  private async guarded<T>(step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      throw this.challenge(error);
+    }
+  }
+
+  /** Adds the realm's `WWW-Authenticate` challenge to an {@link AuthError}; other errors pass unchanged. */
+  private challenge(error: unknown): unknown {
+    if (error instanceof AuthError) {
+      const value = error.challenge(this.realm);
+      if (value !== '') error.headers = { ...error.headers, 'WWW-Authenticate': value };
+    }
+    return error;
+  }
+}

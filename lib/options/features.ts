@@ -1,0 +1,147 @@
+import type { CallLimits } from '../issuer/form';
+import { resolveClient, type ClientCredentials } from '../issuer/client-auth';
+import type { IntrospectionOptions, ResolvedIntrospection } from '../liveness/introspection';
+import type { ResolvedSessions, SessionOptions } from '../liveness/okta-sessions';
+import type { ResolvedRevocation, RevocationOptions } from '../revocation/denylist';
+import { guardedSessionStore, MemorySessionStore, type BackendSessionOptions, type ResolvedBackendSessions } from '../sessions/store';
+import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, url } from './validate';
+
+const REVOCATION_KEYS = ['store', 'max', 'maxTokenLifetime', 'staleFor'];
+const BACKEND_SESSION_KEYS = ['store', 'cookieName', 'path', 'domain', 'secure', 'sameSite', 'lifetime', 'allowedOrigins', 'max'];
+const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque'];
+const SESSION_KEYS = [
+  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter',
+];
+const ENDPOINT_KEYS = ['token', 'revocation', 'endSession', 'timeout', 'maxBytes'];
+
+/** The issuer endpoints the guard posts to or links to, and the limits of those calls. */
+export interface ResolvedEndpoints {
+  token: string | undefined;
+  revocation: string | undefined;
+  endSession: string | undefined;
+  /** Of the token (refresh) and revocation calls. */
+  limits: CallLimits;
+}
+
+/** Validates the `endpoints` option. */
+export function resolveEndpoints(input: unknown): ResolvedEndpoints {
+  const e = object('endpoints', input ?? {});
+  rejectUnknown('endpoints.', e, ENDPOINT_KEYS);
+  const optional = (name: string) => (e[name] === undefined ? undefined : url(`endpoints.${name}`, e[name], false));
+  return {
+    token: optional('token'),
+    revocation: optional('revocation'),
+    endSession: optional('endSession'),
+    limits: { timeout: seconds('endpoints.timeout', e.timeout, 5, 0.001), maxBytes: integer('endpoints.maxBytes', e.maxBytes, 65_536, 1024) },
+  };
+}
+
+/** Validates the `revocation` option. */
+export function resolveRevocation(input: RevocationOptions | undefined): ResolvedRevocation {
+  const r = object('revocation', input ?? {});
+  rejectUnknown('revocation.', r, REVOCATION_KEYS);
+  const store = r.store as ResolvedRevocation['store'];
+  const methods = ['add', 'load', 'subscribe', 'close'] as const;
+  if (store !== undefined && (store === null || typeof store !== 'object' || methods.some((name) => typeof store[name] !== 'function'))) {
+    const missing = store === null || typeof store !== 'object' ? methods : methods.filter((name) => typeof store[name] !== 'function');
+    throw new TypeError(`tokengate: option "revocation.store" must implement add(), load(), subscribe() and close(); missing: ${missing.join(', ')}`);
+  }
+  if (store !== undefined && store.claimOnce !== undefined && typeof store.claimOnce !== 'function') {
+    throw new TypeError('tokengate: option "revocation.store" has a "claimOnce" that is not a function');
+  }
+  return {
+    store,
+    max: integer('revocation.max', r.max, 100_000, 1),
+    maxTokenLifetime: seconds('revocation.maxTokenLifetime', r.maxTokenLifetime, 86_400, 1),
+    staleFor: seconds('revocation.staleFor', r.staleFor, 60, 0),
+  };
+}
+
+/** Validates the `backendSessions` option; the in-memory store is the default, and every store is wrapped so that its failures are 503s. */
+export function resolveBackendSessions(input: BackendSessionOptions, clock: () => number): ResolvedBackendSessions {
+  const b = object('backendSessions', input);
+  rejectUnknown('backendSessions.', b, BACKEND_SESSION_KEYS);
+  const cookieName = b.cookieName ?? 'tg_session';
+  if (!nonEmptyString(cookieName) || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) {
+    throw new TypeError('tokengate: option "backendSessions.cookieName" must be a cookie-name token (RFC 6265)');
+  }
+  const path = b.path ?? '/';
+  if (!nonEmptyString(path) || !path.startsWith('/') || /[;\s]/.test(path)) throw new TypeError('tokengate: option "backendSessions.path" must be a path starting with "/"');
+  if (b.domain !== undefined && (!nonEmptyString(b.domain) || /[;\s]/.test(b.domain))) throw new TypeError('tokengate: option "backendSessions.domain" must be a domain name');
+  if (b.secure !== undefined && typeof b.secure !== 'boolean') throw new TypeError('tokengate: option "backendSessions.secure" must be a boolean');
+  const sameSite = b.sameSite ?? 'Lax';
+  if (sameSite !== 'Strict' && sameSite !== 'Lax' && sameSite !== 'None') throw new TypeError('tokengate: option "backendSessions.sameSite" must be "Strict", "Lax" or "None"');
+  if (sameSite === 'None' && b.secure === false) throw new TypeError('tokengate: option "backendSessions.sameSite" "None" requires secure cookies');
+  const store = b.store as ResolvedBackendSessions['store'] | undefined;
+  if (store !== undefined && (store === null || typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function' || typeof store.deleteWhere !== 'function')) {
+    throw new TypeError('tokengate: option "backendSessions.store" must implement get(), set(), delete() and deleteWhere()');
+  }
+  return {
+    store: guardedSessionStore(store ?? new MemorySessionStore(integer('backendSessions.max', b.max, 100_000, 1), clock)),
+    cookieName,
+    path,
+    domain: b.domain as string | undefined,
+    secure: b.secure !== false,
+    sameSite,
+    lifetime: seconds('backendSessions.lifetime', b.lifetime, 28_800, 1),
+    allowedOrigins: new Set(stringList('backendSessions.allowedOrigins', b.allowedOrigins) ?? []),
+  };
+}
+
+/** Validates the `introspection` option; its client defaults to the top-level `client`. */
+export function resolveIntrospection(input: IntrospectionOptions, appClient: ClientCredentials | undefined): ResolvedIntrospection {
+  const i = object('introspection', input);
+  rejectUnknown('introspection.', i, INTROSPECTION_KEYS);
+  if (i.opaque !== undefined && typeof i.opaque !== 'boolean') throw new TypeError('tokengate: option "introspection.opaque" must be a boolean');
+  if (i.client === undefined && appClient === undefined) throw new TypeError('tokengate: option "introspection.client" is required (or give the top-level "client")');
+  return {
+    client: i.client === undefined ? resolveClient('client', appClient) : resolveClient('introspection.client', i.client),
+    endpoint: i.endpoint === undefined ? undefined : url('introspection.endpoint', i.endpoint, false),
+    cacheTtl: seconds('introspection.cacheTtl', i.cacheTtl, 30, 0),
+    inactiveTtl: seconds('introspection.inactiveTtl', i.inactiveTtl, 300, 0),
+    cacheMax: integer('introspection.cacheMax', i.cacheMax, 10_000, 1),
+    timeout: seconds('introspection.timeout', i.timeout, 5, 0.001),
+    maxBytes: integer('introspection.maxBytes', i.maxBytes, 65_536, 1024),
+    retryAfter: seconds('introspection.retryAfter', i.retryAfter, 5, 0),
+    opaque: i.opaque === true,
+  };
+}
+
+/** Validates the `sessions` option; the org URL defaults to the issuer's origin. */
+export function resolveSessions(input: SessionOptions, issuer: string): ResolvedSessions {
+  const o = object('sessions', input);
+  rejectUnknown('sessions.', o, SESSION_KEYS);
+  const orgUrl = (o.orgUrl === undefined ? new URL(issuer).origin : url('sessions.orgUrl', o.orgUrl, true)).replace(/\/$/, '');
+  if ((o.apiToken === undefined) === (o.client === undefined)) {
+    throw new TypeError('tokengate: option "sessions" needs exactly one of "apiToken" (SSWS) or "client" (OAuth 2.0 client credentials)');
+  }
+  if (o.apiToken !== undefined && !nonEmptyString(o.apiToken)) throw new TypeError('tokengate: option "sessions.apiToken" must be a non-empty string');
+  let client: ResolvedSessions['client'];
+  if (o.client !== undefined) {
+    const { scopes, tokenEndpoint, ...credentials } = object('sessions.client', o.client) as Record<string, unknown>;
+    const resolved = resolveClient('sessions.client', credentials);
+    if (resolved.method !== 'private_key_jwt') throw new TypeError('tokengate: option "sessions.client" must authenticate with private_key_jwt (give "privateKey"), as Okta requires for its API');
+    client = {
+      ...resolved,
+      scopes: stringList('sessions.client.scopes', scopes) ?? ['okta.sessions.read'],
+      tokenEndpoint: tokenEndpoint === undefined ? `${orgUrl}/oauth2/v1/token` : url('sessions.client.tokenEndpoint', tokenEndpoint, false),
+    };
+  }
+  const claim = o.claim ?? 'sid';
+  if (!nonEmptyString(claim)) throw new TypeError('tokengate: option "sessions.claim" must be a non-empty string');
+  return {
+    orgUrl,
+    apiToken: o.apiToken as string | undefined,
+    client,
+    claim,
+    acceptStatuses: new Set(stringList('sessions.acceptStatuses', o.acceptStatuses) ?? ['ACTIVE']),
+    cacheTtl: seconds('sessions.cacheTtl', o.cacheTtl, 30, 0, 300),
+    staleIfError: seconds('sessions.staleIfError', o.staleIfError, 120, 0),
+    cacheMax: integer('sessions.cacheMax', o.cacheMax, 10_000, 1),
+    timeout: seconds('sessions.timeout', o.timeout, 5, 0.001),
+    maxBytes: integer('sessions.maxBytes', o.maxBytes, 65_536, 1024),
+    retryAfter: seconds('sessions.retryAfter', o.retryAfter, 5, 0),
+  };
+}
+
+

@@ -1,0 +1,177 @@
+import { MalformedTokenError, OrgAuthorizationServerError, RefreshFailedError, TokenExpiredError, TokenTooOldError } from '../errors';
+import { checkClaims, OTHER_CLAIM_CHECKS, type ClaimRules } from '../jose/claims';
+import type { JwtClaims, JwtHeader } from '../jose/compact';
+import type { IssuedTokens, Refresher } from '../issuer/refresh';
+import { Liveness } from '../liveness/liveness';
+import type { SharedDenylist } from '../revocation/shared';
+import { clientIdOf } from '../util/claims';
+import type { RequestLike } from '../util/request';
+import { extractBearer } from './bearer';
+import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
+import { buildResult, type AuthResult } from './result';
+import type { Verifier } from './verifier';
+
+/** Tokens from a refresh, the new access token already verified. */
+export type TokenSet = IssuedTokens<AuthResult>;
+
+/** Hooks for silent refresh with bearer tokens (the backend-session mode needs none). */
+export interface RefreshHooks {
+  /**
+   * The refresh token to use when the access token has expired; `undefined` for none. Asked only
+   * once the expired token is verified; `expired` holds its claims: look the refresh token up by
+   * `expired.sub`, never by something the client sends.
+   */
+  getRefreshToken?: (expired: Readonly<JwtClaims>) => string | undefined | Promise<string | undefined>;
+}
+
+/** What {@link Guard.handle} resolves to. */
+export interface Handled {
+  auth: AuthResult;
+  /** Set when the access token was refreshed: hand them to your storage (`onTokens`). */
+  tokens?: TokenSet;
+  /** Set when the request came with a backend-session cookie. */
+  sessionId?: string;
+}
+
+/** What the request path is made of; a collaborator is undefined when its option is not given. */
+export interface PipelineParts {
+  verifier: Verifier;
+  liveness: Liveness | undefined;
+  refresher: Refresher<AuthResult> | undefined;
+  denylist: SharedDenylist;
+  /** The claim rules a token accepted on introspection alone must pass too. */
+  rules: ClaimRules;
+  maxTokenLength: number;
+  /** `refreshWindow`, seconds. */
+  refreshWindow: number;
+  /** The guard-wide `policy`. */
+  policy: Policy | undefined;
+  clock: () => number;
+}
+
+/** Whether a refresh may cure this failure: the token expired, or outlived `maxTokenAge` (an age-based expiry). */
+export function refreshable(error: unknown): error is TokenExpiredError | TokenTooOldError {
+  return error instanceof TokenExpiredError || error instanceof TokenTooOldError;
+}
+
+/** Whether a token failed only because it cannot be verified locally (not a JWT, or from an org authorization server). */
+function notLocal(error: unknown): boolean {
+  return error instanceof MalformedTokenError || error instanceof OrgAuthorizationServerError;
+}
+
+/**
+ * One path per request: the bearer token, the verifier (or introspection alone for opaque tokens),
+ * the route's policy, then its liveness checks. {@link Pipeline.handleSync} is the same path for
+ * what needs no waiting.
+ */
+export class Pipeline {
+  private readonly compiled = new WeakMap<Policy, Policy>();
+  private readonly defaultPolicy: Policy | undefined;
+
+  constructor(private readonly parts: PipelineParts) {
+    this.defaultPolicy = parts.policy === undefined ? undefined : this.compile(undefined);
+  }
+
+  /** A route's policy overlaid on the guard-wide one, validated and checked against what the guard can do. */
+  compile(policy: Policy | undefined): Policy | undefined {
+    if (policy === undefined && this.defaultPolicy !== undefined) return this.defaultPolicy;
+    if (policy !== undefined) {
+      const known = this.compiled.get(policy);
+      if (known !== undefined) return known;
+    }
+    const merged = mergePolicies(this.parts.policy, definePolicy(policy));
+    Liveness.require(this.parts.liveness, merged);
+    if (policy !== undefined && merged !== undefined) this.compiled.set(policy, merged);
+    return merged;
+  }
+
+  /** The bearer token of a request (RFC 6750), checked for size. */
+  bearer(request: RequestLike): string {
+    return extractBearer(request, this.parts.maxTokenLength);
+  }
+
+  /** Verifies a token, then applies the route's policy and liveness checks. */
+  async run(token: string, policy: Policy | undefined): Promise<AuthResult> {
+    const rules = this.compile(policy);
+    const result = await this.authenticate(token);
+    if (rules !== undefined) {
+      checkPolicy(result, rules);
+      if (Liveness.wanted(rules)) await this.parts.liveness!.check(result, rules);
+    }
+    return result;
+  }
+
+  /**
+   * A bearer request without waiting: the result, a thrown AuthError, or `undefined` when something
+   * must be waited for (a key, an introspection, a session answer not cached).
+   */
+  handleSync(request: RequestLike, policy: Policy | undefined): AuthResult | undefined {
+    const rules = this.compile(policy);
+    if (rules?.introspect) return undefined;
+    const token = this.bearer(request);
+    let auth: AuthResult | undefined;
+    try {
+      // A strict route is decided here only for a token already verified: a new one goes to run(),
+      // which verifies it once while it asks Okta.
+      auth = this.parts.verifier.verifySync(token, rules?.session === 'strict');
+    } catch (error) {
+      if (notLocal(error) && this.parts.liveness?.introspector?.opaque) return undefined;
+      throw error;
+    }
+    if (auth === undefined || rules === undefined) return auth;
+    checkPolicy(auth, rules);
+    return !Liveness.wanted(rules) || this.parts.liveness!.checkSync(auth, rules) ? auth : undefined;
+  }
+
+  /** A request with a bearer token: verified, or refreshed with `hooks` when its only fault is expiry. */
+  async handleBearer(request: RequestLike, policy: Policy | undefined, hooks: RefreshHooks | undefined): Promise<Handled> {
+    const token = this.bearer(request);
+    try {
+      return { auth: await this.run(token, policy) };
+    } catch (error) {
+      if (!refreshable(error) || hooks?.getRefreshToken === undefined) throw error;
+      // Only a genuine token whose only fault is expiry is refreshed, and before the hook is asked.
+      const expired = await this.parts.verifier.verifyExpired(token, this.parts.refreshWindow);
+      const refreshToken = await hooks.getRefreshToken(expired);
+      if (refreshToken === undefined) throw error;
+      const tokens = await this.refreshFor(expired, refreshToken);
+      return { auth: await this.run(tokens.accessToken, policy), tokens };
+    }
+  }
+
+  /** Refreshes for an expired, verified token; the new access token must name the same user and client. */
+  async refreshFor(expired: JwtClaims, refreshToken: string): Promise<TokenSet> {
+    const tokens = await this.refresh(refreshToken);
+    const fresh = tokens.auth.claims;
+    if (fresh.sub !== expired.sub || clientIdOf(fresh) !== clientIdOf(expired)) {
+      throw new RefreshFailedError('The refresh token belongs to another user or client than the expired access token; sign in again');
+    }
+    return tokens;
+  }
+
+  /** Exchanges a refresh token; needs the `client` option. */
+  refresh(refreshToken: string): Promise<TokenSet> {
+    const refresher = this.parts.refresher;
+    if (refresher === undefined) return Promise.reject(new TypeError('tokengate: refreshing needs the "client" option'));
+    return refresher.refresh(refreshToken);
+  }
+
+  /** A verified JWT; or, in introspection-only mode, a token the issuer says is active. */
+  private async authenticate(token: string): Promise<AuthResult> {
+    const introspector = this.parts.liveness?.introspector;
+    try {
+      return await this.parts.verifier.verify(token);
+    } catch (error) {
+      if (!notLocal(error) || !introspector?.opaque) throw error;
+    }
+    const answer = await introspector.introspect(token, undefined);
+    // Accepted on introspection alone: the answer must also show the token is for this API.
+    introspector.requireActive(answer, true);
+    const { active: _active, ...claims } = answer.response as Record<string, unknown>;
+    if (claims.sub === undefined && typeof claims.username === 'string') claims.sub = claims.username;
+    // The guard's own claim rules hold for these tokens too: clientIds, requiredClaims, maxTokenAge, nbf, types.
+    checkClaims(claims as JwtClaims, this.parts.rules, Math.floor(this.parts.clock() / 1000), undefined, OTHER_CLAIM_CHECKS);
+    this.parts.denylist.check(claims);
+    return buildResult(token, {} as JwtHeader, claims as JwtClaims);
+  }
+}

@@ -1,0 +1,51 @@
+import type { JwtClaims, JwtHeader } from '../jose/compact';
+import { clientIdOf } from '../util/claims';
+
+/**
+ * What a successful verification yields; set on `req.auth` (Express) or `ctx.state.auth` (Koa).
+ * Frozen, and shared between requests that present the same token. `token` is not enumerable, so
+ * logging or serialising the result does not print it.
+ */
+export interface AuthResult {
+  /** The access token itself (non-enumerable). */
+  readonly token: string;
+  /** The token's protected header. */
+  readonly header: Readonly<JwtHeader>;
+  /** The token's claims, verified. */
+  readonly claims: Readonly<JwtClaims>;
+  /** `sub`: for Okta, often the user's login; see `claims.uid` for the user id. */
+  readonly subject: string | undefined;
+  /** Granted scopes, from Okta's `scp` array and the RFC 9068 `scope` string alike. */
+  readonly scopes: readonly string[];
+  /** The client the token was issued to (`cid`, else `client_id`). */
+  readonly clientId: string | undefined;
+  /** `exp`, seconds since the epoch; `undefined` only for an opaque token whose introspection answer has none. */
+  readonly expiresAt: number | undefined;
+}
+
+/** Builds the frozen result of a verified token. */
+export function buildResult(token: string, header: JwtHeader, claims: JwtClaims): AuthResult {
+  const scopes = new Set<string>();
+  const scp = claims.scp as unknown;
+  if (Array.isArray(scp)) for (const s of scp) scopes.add(s);
+  else if (typeof scp === 'string') for (const s of scp.split(' ')) if (s) scopes.add(s);
+  if (typeof claims.scope === 'string') for (const s of claims.scope.split(' ')) if (s) scopes.add(s);
+  const result = {
+    header: deepFreeze(header),
+    claims: deepFreeze(claims),
+    subject: claims.sub,
+    scopes: Object.freeze([...scopes]),
+    clientId: clientIdOf(claims),
+    expiresAt: claims.exp,
+  };
+  Object.defineProperty(result, 'token', { value: token, enumerable: false });
+  return Object.freeze(result) as AuthResult;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
