@@ -17,7 +17,7 @@ const RESOURCES = {
   'api://billing': 'billing:read',
 };
 
-// Parsed from PEM, as createKeyPair() in lib/testing/okta-model.ts does (this file does not load the built package): a KeyObject straight from the generator can deadlock Node 20 when exported.
+// Parsed from PEM, as createKeyPair() in lib/testing/model/keys.ts does (this file does not load the built package): a KeyObject straight from the generator can deadlock Node 20 when exported.
 const pem = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
 const signingKey = { ...createPrivateKey(pem.privateKey).export({ format: 'jwk' }), kid: 'interop-rs256', alg: 'RS256', use: 'sig' };
 const client = (clientId) => ({

@@ -165,6 +165,21 @@ describe('refresh tokens', () => {
     await expect(guard.refresh(refreshToken)).resolves.toBeDefined();
   });
 
+  test('refresh and revocation calls have their own deadline (endpoints.timeout), not the key set\'s', async () => {
+    makeGuard({ endpoints: { timeout: 0.2 }, keySet: { timeout: 30 } });
+    const { refreshToken } = okta.login();
+    okta.fail('token', 'slow', { delay: 5000 });
+    const started = Date.now();
+    await expect(guard.refresh(refreshToken)).rejects.toMatchObject({ code: 'ERR_REFRESH_UNAVAILABLE', status: 503, headers: { 'Retry-After': '5' } });
+    expect(Date.now() - started).toBeLessThan(2000);
+    okta.recover();
+    okta.fail('revoke', 'slow', { delay: 5000 });
+    const result = await guard.logout({ refreshToken });
+    expect(result.refreshTokenRevoked).toBe('failed');
+    expect(result.failures).toEqual([{ step: 'revoke refresh_token', message: expect.stringContaining('did not answer in time') }]);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
   test('the refreshed access token is fully verified', async () => {
     makeGuard({ audience: 'api://not-what-okta-issues' });
     const { refreshToken } = okta.login();

@@ -25,6 +25,9 @@ test.each([
   ['a bad http client', { http: {} }, /"http" must be an object with a request\(\) method/],
   ['a realm with a quote', { realm: 'a"b' }, /"realm"/],
   ['clientIds not a list', { clientIds: 'abc' }, /"clientIds" must be an array/],
+  ['a zero endpoints.timeout', { endpoints: { timeout: 0 } }, /"endpoints.timeout" must be a number of seconds/],
+  ['a tiny endpoints.maxBytes', { endpoints: { maxBytes: 10 } }, /"endpoints.maxBytes" must be a whole number of at least 1024/],
+  ['an unknown endpoints option', { endpoints: { timout: 3 } }, /unknown option "endpoints.timout"; did you mean "endpoints.timeout"/],
 ])('createGuard rejects %s with a TypeError naming it', (_name, extra, message) => {
   expect(make(extra)).toThrow(TypeError);
   expect(make(extra)).toThrow(message);

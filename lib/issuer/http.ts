@@ -2,8 +2,9 @@ import type { Dispatcher } from 'undici';
 import { settleWithin } from '../util/deadline';
 
 /**
- * The one HTTP client every outgoing call goes through (discovery, JWKS, and later introspection and
- * the Okta APIs). Inject your own through the `http` option; the default is {@link createHttpClient}.
+ * The one HTTP client every outgoing call goes through (discovery, JWKS, introspection, the token
+ * and revocation endpoints, the Okta APIs). Inject your own through the `http` option; the default
+ * is {@link createHttpClient}.
  */
 export interface HttpClient {
   /** Performs one request. Rejects with {@link HttpError} on network failure, timeout or oversize body. */
@@ -62,8 +63,8 @@ export interface HttpClientOptions {
  * app sets with undici's `setGlobalDispatcher`, e.g. a proxy, applies), at most `connections`
  * requests in flight per origin, an `AbortSignal` deadline over the whole exchange (waiting for a
  * turn included), no redirects, and a streamed byte limit. With `keepAlive`, the client gets its
- * own undici `Agent`; undici is loaded then, not before (a module kept off the heap makes every
- * request's GC cheaper, see the README's Performance section). Global `fetch` keeps the calls
+ * own undici `Agent`; undici is loaded then, not before (a module kept off the heap keeps every
+ * request's garbage collection cheaper). Global `fetch` keeps the calls
  * visible to nock in every test file, so test suites can mock the issuer.
  *
  * @example
