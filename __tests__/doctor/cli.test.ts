@@ -84,6 +84,13 @@ test('says how long ago an expired token expired', async () => {
   expect(fix(run.stdout, 'expiry')).toMatch(/^fix: Get a new token/);
 });
 
+test('reports every wrong claim type at once, and an exp that is not a number once', async () => {
+  const run = await doctor(okta.token({ exp: 'tomorrow', sub: 42, jti: ['x'] } as never), target());
+  expect(run.code).toBe(1);
+  expect(line(run.stdout, 'expiry')).toMatch(/^FAIL  expiry     ERR_CLAIM_INVALID: The token's "exp" claim must be a number of seconds$/);
+  expect(line(run.stdout, 'claims')).toMatch(/ERR_CLAIM_INVALID: The token's "sub" claim must be a string; The token's "jti" claim must be a string$/);
+});
+
 test('reports clock skew when iat and nbf lie in the future, each with its message', async () => {
   const now = Math.floor(Date.now() / 1000);
   const run = await doctor(okta.token({ iat: now + 600, nbf: now + 900 }), target());

@@ -282,6 +282,16 @@ describe('introspection-only mode for tokens that cannot be verified locally', (
     await expect(guard.verifyToken(token)).resolves.toMatchObject({ subject: 'alice@example.com' });
   });
 
+  test.each(ADAPTERS)('%s: an opaque token is one cache miss per request, on the synchronous and asynchronous paths together', async (_name, app) => {
+    guard = orgGuard(true);
+    const served = app(guard, { '/api/me': undefined });
+    const token = org.opaqueToken({ sub: 'bob@example.com' });
+    const answer = await request(served).get('/api/me').set('Authorization', `Bearer ${token}`);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ subject: 'bob@example.com' });
+    expect(guard.stats().tokenCache).toMatchObject({ hits: 0, misses: 1 });
+  });
+
   test('a revoked opaque token is refused', async () => {
     guard = orgGuard(true);
     const token = org.opaqueToken();

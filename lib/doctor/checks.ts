@@ -58,8 +58,8 @@ function rowOf(error: AuthError): ClaimRow {
 }
 
 /**
- * Every claim check, each on its own, so that every problem is reported at once. A check that
- * fails on one claim (a type, a required claim) runs again without it, to find the next.
+ * Every claim check, each on its own, so that every problem is reported at once. The type and
+ * required-claim checks, which fail on one claim at a time, run again without it, to find the next.
  */
 export function claimChecks(claims: JwtClaims, options: ClaimRules, now: number): DoctorCheck[] {
   const found: Partial<Record<ClaimRow, AuthError[]>> = {};
@@ -73,8 +73,9 @@ export function claimChecks(claims: JwtClaims, options: ClaimRules, now: number)
         if (!(error instanceof AuthError)) throw error;
         const list = (found[rowOf(error)] ??= []);
         if (!list.some((known) => known.message === error.message)) list.push(error);
+        // Only the checks that look at claim after claim can have more to say without this one.
         const claim = (error as { claim?: string }).claim;
-        if (claim === undefined || !(claim in probe)) break;
+        if ((check.id !== 'types' && check.id !== 'required') || claim === undefined || !(claim in probe)) break;
         delete probe[claim];
       }
     }

@@ -57,26 +57,33 @@ export class TokenGuard implements Guard {
     return this.parts.pipeline.compile(policy);
   }
 
-  verify(request: RequestLike, policy?: Policy): Promise<AuthResult> {
-    return this.guarded(() => this.parts.pipeline.run(this.parts.pipeline.bearer(request), policy));
+  async verify(request: RequestLike, policy?: Policy): Promise<AuthResult> {
+    try {
+      return await this.parts.pipeline.run(this.parts.pipeline.bearer(request), policy);
+    } catch (error) {
+      throw this.challenge(error);
+    }
   }
 
-  verifyToken(token: string, policy?: Policy): Promise<AuthResult> {
-    return this.guarded(() => {
+  async verifyToken(token: string, policy?: Policy): Promise<AuthResult> {
+    try {
       if (typeof token !== 'string' || token.length === 0) throw new MalformedRequestError('No token was given');
       const max = this.parts.maxTokenLength;
       if (token.length > max) throw new TokenTooLargeError(`The token is ${token.length} characters long; at most ${max} are accepted`);
-      return this.parts.pipeline.run(token, policy);
-    });
+      return await this.parts.pipeline.run(token, policy);
+    } catch (error) {
+      throw this.challenge(error);
+    }
   }
 
-  handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled> {
+  async handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled> {
     const { pipeline, verifier, backendSessions: sessions, liveness } = this.parts;
-    return this.guarded(() =>
-      sessions?.carries(request)
-        ? handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy)
-        : pipeline.handleBearer(request, policy, hooks),
-    );
+    try {
+      if (sessions?.carries(request)) return await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
+      return await pipeline.handleBearer(request, policy, hooks);
+    } catch (error) {
+      throw this.challenge(error);
+    }
   }
 
   handleSync(request: RequestLike, policy?: Policy): Handled | undefined {
@@ -168,7 +175,7 @@ export class TokenGuard implements Guard {
     return sessions;
   }
 
-  /** Runs a step, adding the challenge to what it rejects with (a synchronous throw included). */
+  /** Runs a step off the request path, adding the challenge to what it rejects with (a synchronous throw included). */
   private async guarded<T>(step: () => Promise<T>): Promise<T> {
     try {
       return await step();

@@ -71,18 +71,19 @@ export async function verifyLogoutToken(context: LogoutTokenContext, token: stri
   if (!(aud === kind.audience || (Array.isArray(aud) && aud.includes(kind.audience)))) fail('wrong audience');
   const now = context.clock() / 1000;
   const rules: TimeRules = { clockTolerance: context.clockTolerance, maxTokenAge: LOGOUT_TOKEN_MAX_AGE };
-  const timely = (check: TimeCheck, message: string): void => {
+  const timely = (check: TimeCheck, message: (error: AuthError) => string): void => {
     try {
       check.run(claims, rules, now, undefined);
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
-      fail(message);
+      fail(message(error));
     }
   };
-  // `iat` is required here (MAX_AGE asks for it); `exp` is optional for logout tokens.
-  timely(ISSUED_AT, '"iat" missing or not fresh');
-  timely(MAX_AGE, '"iat" missing or not fresh');
-  if (claims.exp !== undefined) timely(EXPIRY, 'expired');
+  // `iat` is required here (MAX_AGE asks for it); `exp` is optional for logout tokens, and when
+  // present must be a finite number of seconds that has not passed.
+  timely(ISSUED_AT, () => '"iat" missing or not fresh');
+  timely(MAX_AGE, () => '"iat" missing or not fresh');
+  if (claims.exp !== undefined) timely(EXPIRY, (error) => (error.code === 'ERR_TOKEN_EXPIRED' ? 'expired' : '"exp" is not a number of seconds'));
   if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > 256) fail('no usable "jti"');
   return claims;
 }

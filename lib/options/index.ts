@@ -236,6 +236,11 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
   const refreshWindow = seconds('refreshWindow', input.refreshWindow, 86_400, 0);
   const sessions = input.sessions === undefined ? undefined : resolveSessions(input.sessions, issuer);
   const backendSessions = input.backendSessions === undefined ? undefined : resolveBackendSessions(input.backendSessions, clock);
+  // Validated in the order of the README's table, so that of two mistakes the first is named.
+  const jwksUri = input.jwksUri === undefined ? undefined : url('jwksUri', input.jwksUri, false);
+  const maxTokenAge = input.maxTokenAge === undefined ? undefined : seconds('maxTokenAge', input.maxTokenAge, 0, 0.001);
+  const requiredClaims = stringList('requiredClaims', input.requiredClaims) ?? [];
+  const clientIds = input.clientIds === undefined ? undefined : new Set(stringList('clientIds', input.clientIds));
   const maxTokenLength = integer('maxTokenLength', input.maxTokenLength, 8192, 16);
   return {
     issuer,
@@ -249,13 +254,13 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
       algorithms: new Set(algorithms),
       typ: input.typ === undefined ? undefined : normalizeTyp(input.typ),
       clockTolerance,
-      maxTokenAge: input.maxTokenAge === undefined ? undefined : seconds('maxTokenAge', input.maxTokenAge, 0, 0.001),
-      requiredClaims: stringList('requiredClaims', input.requiredClaims) ?? [],
-      clientIds: input.clientIds === undefined ? undefined : new Set(stringList('clientIds', input.clientIds)),
+      maxTokenAge,
+      requiredClaims,
+      clientIds,
       maxTokenLength,
     },
     cache,
-    keySet: { jwksUri: input.jwksUri === undefined ? undefined : url('jwksUri', input.jwksUri, false), limits: keySet },
+    keySet: { jwksUri, limits: keySet },
     introspection: input.introspection === undefined ? undefined : resolveIntrospection(input.introspection, input.client),
     sessions,
     policy: definePolicy(input.policy),

@@ -67,6 +67,8 @@ function notLocal(error: unknown): boolean {
 export class Pipeline {
   private readonly compiled = new WeakMap<Policy, Policy>();
   private readonly defaultPolicy: Policy | undefined;
+  /** Whether a token refused before its key may still be accepted on introspection alone. */
+  private readonly opaque = (error: unknown): boolean => notLocal(error) && this.parts.liveness?.introspector?.opaque === true;
 
   constructor(private readonly parts: PipelineParts) {
     this.defaultPolicy = parts.policy === undefined ? undefined : this.compile(undefined);
@@ -109,15 +111,9 @@ export class Pipeline {
     const rules = this.compile(policy);
     if (rules?.introspect) return undefined;
     const token = this.bearer(request);
-    let auth: AuthResult | undefined;
-    try {
-      // A strict route is decided here only for a token already verified: a new one goes to run(),
-      // which verifies it once while it asks Okta.
-      auth = this.parts.verifier.verifySync(token, rules?.session === 'strict');
-    } catch (error) {
-      if (notLocal(error) && this.parts.liveness?.introspector?.opaque) return undefined;
-      throw error;
-    }
+    // A strict route is decided here only for a token already verified: a new one goes to run(),
+    // which verifies it once while it asks Okta.
+    const auth = this.parts.verifier.verifySync(token, rules?.session === 'strict', this.opaque);
     if (auth === undefined || rules === undefined) return auth;
     checkPolicy(auth, rules);
     return !Liveness.wanted(rules) || this.parts.liveness!.checkSync(auth, rules) ? auth : undefined;

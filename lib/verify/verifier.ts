@@ -1,5 +1,5 @@
 import { GuardClosedError, InvalidSignatureError, MalformedRequestError, OrgAuthorizationServerError, TokenExpiredError, UnknownKeyError } from '../errors';
-import { checkClaims, TIME_CHECKS, type ClaimRules } from '../jose/claims';
+import { checkClaims, checkTimes, type ClaimRules } from '../jose/claims';
 import { decodeJwt, type DecodedJwt, type JwtClaims, type JwtHeader } from '../jose/compact';
 import { checkHeader, type HeaderRules } from '../jose/header';
 import type { VerificationKey } from '../jose/jwk';
@@ -73,9 +73,11 @@ export class Verifier {
 
   /**
    * {@link Verifier.verify} without waiting: the result, a thrown AuthError, or `undefined` when the
-   * async path must decide. With `cachedOnly`, `undefined` for a token the cache does not hold.
+   * async path must decide. With `cachedOnly`, `undefined` for a token the cache does not hold;
+   * `undefined` too for a token refused before its key when `defer` says the async path may still
+   * accept it (introspection alone), and then it is not counted: that path counts it.
    */
-  verifySync(token: string, cachedOnly: boolean): AuthResult | undefined {
+  verifySync(token: string, cachedOnly: boolean, defer?: (error: unknown) => boolean): AuthResult | undefined {
     const nowMs = this.open();
     const cached = this.parts.cache?.get(token);
     if (cached !== undefined) {
@@ -87,6 +89,7 @@ export class Verifier {
     try {
       decoded = this.decode(token, nowMs);
     } catch (error) {
+      if (defer?.(error)) return undefined;
       this.misses++;
       throw error;
     }
@@ -127,9 +130,8 @@ export class Verifier {
   /** A cache hit: the time checks again, and the denylist. An expired token leaves the cache. */
   private fromCache(cached: CachedVerdict, token: string, nowMs: number): AuthResult {
     const claims = cached.result.claims;
-    const now = Math.floor(nowMs / 1000);
     try {
-      for (let i = 0; i < TIME_CHECKS.length; i++) TIME_CHECKS[i].run(claims, this.parts.rules, now, undefined);
+      checkTimes(claims, this.parts.rules, Math.floor(nowMs / 1000));
     } catch (error) {
       if (error instanceof TokenExpiredError) this.parts.cache!.delete(token);
       throw error;
