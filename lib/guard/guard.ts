@@ -80,7 +80,12 @@ export class TokenGuard implements Guard {
     const { pipeline, verifier, backendSessions: sessions, liveness } = this.parts;
     try {
       if (sessions?.carries(request)) return await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
-      return await pipeline.handleBearer(request, policy, hooks);
+      const token = pipeline.bearer(request);
+      try {
+        return { auth: await pipeline.run(token, policy) };
+      } catch (error) {
+        return await pipeline.recover(token, policy, hooks, error);
+      }
     } catch (error) {
       throw this.challenge(error);
     }

@@ -62,35 +62,65 @@ function audience(claims: Readonly<JwtClaims>, rules: ClaimRules): void {
   }
 }
 
+/*
+ * The time rules, on numbers of seconds: the one implementation behind the claim checks of every
+ * kind of token and behind a cache hit, which keeps the numbers of a token that passed them once.
+ */
+
+/** `exp` passed no more than `clockTolerance` (plus `window`) ago. */
+function notExpired(exp: number, rules: TimeRules, now: number, window = 0): void {
+  if (now >= exp + rules.clockTolerance + window) throw new TokenExpiredError(`The token expired ${Math.round(now - exp)} seconds ago`);
+}
+
+/** `nbf` and `iat` (each may be absent) not later than `clockTolerance` from now. */
+function notInFuture(nbf: number | undefined, iat: number | undefined, rules: TimeRules, now: number): void {
+  if (nbf !== undefined && nbf > now + rules.clockTolerance) throw new TokenNotYetValidError(`The token is not valid for another ${Math.round(nbf - now)} seconds ("nbf")`);
+  if (iat !== undefined && iat > now + rules.clockTolerance) {
+    throw new TokenNotYetValidError(`The token was issued ${Math.round(iat - now)} seconds in the future ("iat"); check the clocks`);
+  }
+}
+
+/** `iat` no older than `maxTokenAge` (plus `clockTolerance`), when that rule is set. */
+function notTooOld(iat: number, rules: TimeRules, now: number): void {
+  if (rules.maxTokenAge !== undefined && now - iat > rules.maxTokenAge + rules.clockTolerance) {
+    throw new TokenTooOldError(`The token was issued ${Math.round(now - iat)} seconds ago; at most ${rules.maxTokenAge} are accepted`);
+  }
+}
+
+/**
+ * Every time rule, for a cache hit: `exp`, `nbf` and `iat` as the cache kept them (`nbf`, `iat`
+ * undefined when the token has none; a token cached under `maxTokenAge` has an `iat`).
+ */
+export function checkTimes(exp: number, nbf: number | undefined, iat: number | undefined, rules: TimeRules, now: number): void {
+  notExpired(exp, rules, now);
+  notInFuture(nbf, iat, rules, now);
+  if (iat !== undefined) notTooOld(iat, rules, now);
+}
+
 /** `exp` is required for access tokens, and passed no more than `clockTolerance` (plus the refresh window) ago. */
 function expiry(claims: Readonly<JwtClaims>, rules: TimeRules, now: number, window?: number): void {
   if (claims.exp === undefined) throw new ClaimInvalidError('exp', 'The token has no "exp" claim; access tokens must expire');
   number(claims, 'exp');
-  if (now >= claims.exp + rules.clockTolerance + (window ?? 0)) {
-    throw new TokenExpiredError(`The token expired ${Math.round(now - claims.exp)} seconds ago`);
-  }
+  notExpired(claims.exp, rules, now, window);
 }
 
 function notBefore(claims: Readonly<JwtClaims>, rules: TimeRules, now: number): void {
   if (claims.nbf === undefined) return;
   number(claims, 'nbf');
-  if (claims.nbf > now + rules.clockTolerance) throw new TokenNotYetValidError(`The token is not valid for another ${Math.round(claims.nbf - now)} seconds ("nbf")`);
+  notInFuture(claims.nbf, undefined, rules, now);
 }
 
 function issuedAt(claims: Readonly<JwtClaims>, rules: TimeRules, now: number): void {
   if (claims.iat === undefined) return;
   number(claims, 'iat');
-  if (claims.iat > now + rules.clockTolerance) {
-    throw new TokenNotYetValidError(`The token was issued ${Math.round(claims.iat - now)} seconds in the future ("iat"); check the clocks`);
-  }
+  notInFuture(undefined, claims.iat, rules, now);
 }
 
+/** `maxTokenAge`; not applied for a refresh (`window`), whose new token renews the age. */
 function maxAge(claims: Readonly<JwtClaims>, rules: TimeRules, now: number, window?: number): void {
   if (rules.maxTokenAge === undefined || window !== undefined) return;
   if (claims.iat === undefined) throw new ClaimInvalidError('iat', 'The token has no "iat" claim, which "maxTokenAge" needs');
-  if (now - claims.iat > rules.maxTokenAge + rules.clockTolerance) {
-    throw new TokenTooOldError(`The token was issued ${Math.round(now - claims.iat)} seconds ago; at most ${rules.maxTokenAge} are accepted`);
-  }
+  notTooOld(claims.iat, rules, now);
 }
 
 const STRING_CLAIMS = ['sub', 'jti', 'scope', 'cid', 'client_id', 'uid'];
@@ -128,17 +158,6 @@ export const TIME_CHECKS: readonly TimeCheck[] = [
   { id: 'issuedAt', run: issuedAt },
   { id: 'maxAge', run: maxAge },
 ];
-
-/**
- * The time checks in one call, for a cache hit (whose token passed them all once): `exp`, `nbf`,
- * `iat`, `maxTokenAge`, the same functions as {@link TIME_CHECKS}, called directly.
- */
-export function checkTimes(claims: Readonly<JwtClaims>, rules: TimeRules, now: number): void {
-  expiry(claims, rules, now);
-  notBefore(claims, rules, now);
-  issuedAt(claims, rules, now);
-  maxAge(claims, rules, now);
-}
 
 /**
  * The claim checks besides `iss`, `aud` and `exp`: what a token accepted on introspection alone

@@ -119,20 +119,18 @@ export class Pipeline {
     return !Liveness.wanted(rules) || this.parts.liveness!.checkSync(auth, rules) ? auth : undefined;
   }
 
-  /** A request with a bearer token: verified, or refreshed with `hooks` when its only fault is expiry. */
-  async handleBearer(request: RequestLike, policy: Policy | undefined, hooks: RefreshHooks | undefined): Promise<Handled> {
-    const token = this.bearer(request);
-    try {
-      return { auth: await this.run(token, policy) };
-    } catch (error) {
-      if (!refreshable(error) || hooks?.getRefreshToken === undefined) throw error;
-      // Only a genuine token whose only fault is expiry is refreshed, and before the hook is asked.
-      const expired = await this.parts.verifier.verifyExpired(token, this.parts.refreshWindow);
-      const refreshToken = await hooks.getRefreshToken(expired);
-      if (refreshToken === undefined) throw error;
-      const tokens = await this.refreshFor(expired, refreshToken);
-      return { auth: await this.run(tokens.accessToken, policy), tokens };
-    }
+  /**
+   * What follows a bearer token's failure `error` in {@link Pipeline.run}: a refresh with `hooks`
+   * when its only fault is expiry, or `error` rethrown.
+   */
+  async recover(token: string, policy: Policy | undefined, hooks: RefreshHooks | undefined, error: unknown): Promise<Handled> {
+    if (!refreshable(error) || hooks?.getRefreshToken === undefined) throw error;
+    // Only a genuine token whose only fault is expiry is refreshed, and before the hook is asked.
+    const expired = await this.parts.verifier.verifyExpired(token, this.parts.refreshWindow);
+    const refreshToken = await hooks.getRefreshToken(expired);
+    if (refreshToken === undefined) throw error;
+    const tokens = await this.refreshFor(expired, refreshToken);
+    return { auth: await this.run(tokens.accessToken, policy), tokens };
   }
 
   /** Refreshes for an expired, verified token; the new access token must name the same user and client. */

@@ -2,9 +2,13 @@ import { LRUCache } from 'lru-cache';
 import type { AuthResult } from './result';
 import type { VerificationKey } from '../jose/jwk';
 
-/** What the verified-token cache keeps per token: the result (whose claims a hit re-checks against the clock) and its key. */
+/** What the verified-token cache keeps per token: the result, and what a hit re-checks (in a shape every entry shares). */
 export interface CachedVerdict {
   result: AuthResult;
+  /** `exp`, `nbf` and `iat` of the token, seconds; `nbf` and `iat` undefined when it has none. */
+  exp: number;
+  nbf: number | undefined;
+  iat: number | undefined;
   /** The key that verified the signature; a hit whose key has left the key set is a miss. */
   key: VerificationKey;
 }

@@ -129,14 +129,13 @@ export class Verifier {
 
   /** A cache hit: the time checks again, and the denylist. An expired token leaves the cache. */
   private fromCache(cached: CachedVerdict, token: string, nowMs: number): AuthResult {
-    const claims = cached.result.claims;
     try {
-      checkTimes(claims, this.parts.rules, Math.floor(nowMs / 1000));
+      checkTimes(cached.exp, cached.nbf, cached.iat, this.parts.rules, Math.floor(nowMs / 1000));
     } catch (error) {
       if (error instanceof TokenExpiredError) this.parts.cache!.delete(token);
       throw error;
     }
-    this.parts.denylist.check(claims);
+    this.parts.denylist.check(cached.result.claims);
     this.hits++;
     return cached.result;
   }
@@ -171,7 +170,10 @@ export class Verifier {
     this.checkSigned(decoded, key);
     const result = buildResult(token, decoded.header, decoded.claims);
     const cache = this.parts.cache;
-    if (cache !== undefined && !key.removed && !this.shut) cache.set(token, { result, key });
+    if (cache !== undefined && !key.removed && !this.shut) {
+      const { exp, nbf, iat } = decoded.claims;
+      cache.set(token, { result, exp, nbf, iat, key });
+    }
     return result;
   }
 }
