@@ -158,9 +158,12 @@ export class TokenGuard implements Guard {
       refreshes: this.parts.refreshes(),
     };
     const i = liveness?.introspector;
-    if (i !== undefined) stats.introspection = { size: i.size, hits: i.hits, misses: i.misses, calls: i.calls };
+    if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls };
     const s = liveness?.sessions;
-    if (s !== undefined) stats.sessions = { size: s.size, hits: s.hits, misses: s.misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor };
+    if (s !== undefined) {
+      const { size, hits, misses } = s.answers;
+      stats.sessions = { size, hits, misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor };
+    }
     return stats;
   }
 

@@ -85,7 +85,8 @@ export interface IntrospectorContext {
  * @see https://www.rfc-editor.org/rfc/rfc7662
  */
 export class Introspector {
-  private readonly answers: AnswerCache<Entry>;
+  /** The cached answers; its `size`, `hits` and `misses` are this service's in `stats()`. */
+  readonly answers: AnswerCache<Entry>;
   calls = 0;
 
   constructor(
@@ -106,19 +107,6 @@ export class Introspector {
       keep: (entry) => entry.refusal === undefined,
       renew: (entry) => entry.active,
     });
-  }
-
-  get hits(): number {
-    return this.answers.hits;
-  }
-
-  get misses(): number {
-    return this.answers.misses;
-  }
-
-  /** Entries held. */
-  get size(): number {
-    return this.answers.size;
   }
 
   /** Whether tokens that cannot be verified locally are accepted on introspection alone. */

@@ -108,7 +108,8 @@ export interface SessionContext {
  * @see https://developer.okta.com/docs/api/openapi/okta-management/management/tag/Session/
  */
 export class SessionChecker {
-  private readonly answers: AnswerCache<Entry>;
+  /** The cached answers; its `size`, `hits` and `misses` are this service's in `stats()`. */
+  readonly answers: AnswerCache<Entry>;
   private readonly credentials: OktaApiCredentials;
   calls = 0;
   staleServed = 0;
@@ -130,19 +131,6 @@ export class SessionChecker {
       keep: () => true,
       renew: (entry) => this.passes(entry),
     });
-  }
-
-  get hits(): number {
-    return this.answers.hits;
-  }
-
-  get misses(): number {
-    return this.answers.misses;
-  }
-
-  /** Entries held. */
-  get size(): number {
-    return this.answers.size;
   }
 
   /** Milliseconds until calls resume after a rate limit or failure; 0 when they may go now. */
