@@ -1,3 +1,4 @@
+import { compactVerify } from 'jose';
 import nock from 'nock';
 import request from 'supertest';
 import { createGuard, type ClientCredentials, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
@@ -206,6 +207,36 @@ describe('client authentication', () => {
     expect(claims(first).exp - claims(first).iat).toBe(60);
     expect(claims(first).jti).not.toBe(claims(second).jti);
     expect(first.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+  });
+
+  test.each(['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const)('a %s private_key_jwt assertion verifies with the client key, signed without loading jose', async (alg) => {
+    const key = createKeyPair(alg);
+    okta.trustClientKey(key.publicKey);
+    let made: Guard | undefined;
+    // With jose unloadable (as under Jest with no transform for an ESM-only package), the assertion is still signed.
+    jest.isolateModules(() => {
+      jest.doMock('jose', () => {
+        throw new Error('jose is ESM-only here');
+      });
+      const { createGuard: isolated } = require('tokengate') as typeof import('tokengate');
+      made = isolated({ issuer: okta.issuer, audience: okta.audience, clock: () => clock.now(), introspection: { client: { clientId: okta.clientId, privateKey: key.privateKey, signingAlgorithm: alg } } });
+    });
+    guard = made!;
+    await expect(guard.verifyToken(okta.token(), { introspect: true })).resolves.toMatchObject({ subject: 'alice@example.com' });
+    jest.dontMock('jose');
+    const assertion = lastForm().get('client_assertion')!;
+    const { protectedHeader, payload } = await compactVerify(assertion, key.publicKey);
+    expect(protectedHeader).toEqual({ alg });
+    expect(JSON.parse(Buffer.from(payload).toString())).toMatchObject({ iss: okta.clientId, sub: okta.clientId, aud: `${okta.issuer}/v1/introspect` });
+  });
+
+  test('a signingAlgorithm that does not fit the private key is refused when the guard is made', () => {
+    const base = { issuer: 'https://example.okta.com/oauth2/default', audience: 'a' };
+    const ec = createKeyPair('ES256').privateKey;
+    expect(() => createGuard({ ...base, introspection: { client: { clientId: 'x', privateKey: ec, signingAlgorithm: 'RS256' } } })).toThrow(
+      /"introspection.client.signingAlgorithm" "RS256" does not fit the private key; use one of ES256/,
+    );
+    expect(() => createGuard({ ...base, introspection: { client: { clientId: 'x', privateKey: ec, signingAlgorithm: 'HS256' } } })).toThrow(TypeError);
   });
 
   test('a public client sends its client_id only', async () => {

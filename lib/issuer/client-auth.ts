@@ -1,4 +1,6 @@
 import { createPrivateKey, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import type { Algorithm } from '../jose/algorithms';
+import { algorithmsFor, signCompact } from '../jose/signature';
 
 /** How tokengate authenticates to the issuer's introspection, token and revocation endpoints (RFC 7591 names). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
@@ -30,7 +32,7 @@ export interface ResolvedClient {
   clientSecret: string | undefined;
   key: KeyObject | undefined;
   keyId: string | undefined;
-  alg: string | undefined;
+  alg: Algorithm | undefined;
 }
 
 const METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
@@ -51,7 +53,7 @@ export function resolveClient(name: string, input: unknown): ResolvedClient {
     throw new TypeError(`tokengate: option "${name}.clientSecret" is required for ${method}`);
   }
   let key: KeyObject | undefined;
-  let alg: string | undefined;
+  let alg: Algorithm | undefined;
   if (method === 'private_key_jwt') {
     if (c.privateKey === undefined) throw new TypeError(`tokengate: option "${name}.privateKey" is required for private_key_jwt`);
     try {
@@ -64,8 +66,12 @@ export function resolveClient(name: string, input: unknown): ResolvedClient {
       throw new TypeError(`tokengate: option "${name}.privateKey" is not a usable private key (PEM, JWK or KeyObject)`, { cause: error });
     }
     if (key.type !== 'private') throw new TypeError(`tokengate: option "${name}.privateKey" must be a private key`);
-    alg = c.signingAlgorithm ?? defaultAlgorithm(key);
-    if (alg === undefined) throw new TypeError(`tokengate: option "${name}.privateKey" has an unsupported key type; use RSA, EC or Ed25519`);
+    const fitting = algorithmsFor(key);
+    if (fitting.length === 0) throw new TypeError(`tokengate: option "${name}.privateKey" has an unsupported key type; use RSA, EC (P-256, P-384, P-521) or Ed25519`);
+    if (c.signingAlgorithm !== undefined && !fitting.includes(c.signingAlgorithm as Algorithm)) {
+      throw new TypeError(`tokengate: option "${name}.signingAlgorithm" "${String(c.signingAlgorithm)}" does not fit the private key; use one of ${fitting.join(', ')}`);
+    }
+    alg = (c.signingAlgorithm as Algorithm | undefined) ?? (fitting[0] === 'Ed25519' ? 'EdDSA' : fitting[0]);
   }
   return {
     clientId: c.clientId,
@@ -79,19 +85,6 @@ export function resolveClient(name: string, input: unknown): ResolvedClient {
 
 function isKeyObject(value: unknown): value is KeyObject {
   return typeof value === 'object' && value !== null && typeof (value as KeyObject).export === 'function' && 'asymmetricKeyType' in value;
-}
-
-function defaultAlgorithm(key: KeyObject): string | undefined {
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-      return 'RS256';
-    case 'ec':
-      return { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }[key.asymmetricKeyDetails?.namedCurve ?? ''];
-    case 'ed25519':
-      return 'EdDSA';
-    default:
-      return undefined;
-  }
 }
 
 /**
@@ -122,18 +115,10 @@ export async function authenticate(
       const iat = Math.floor(now / 1000);
       form.client_id = client.clientId;
       form.client_assertion_type = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-      // Loaded on first use: most guards never sign an assertion, and every module kept off the heap
-      // makes each request's garbage collection cheaper.
-      const { SignJWT } = require('jose') as typeof import('jose');
-      form.client_assertion = await new SignJWT({})
-        .setProtectedHeader(client.keyId === undefined ? { alg: client.alg! } : { alg: client.alg!, kid: client.keyId })
-        .setIssuer(client.clientId)
-        .setSubject(client.clientId)
-        .setAudience(endpoint)
-        .setJti(randomUUID())
-        .setIssuedAt(iat)
-        .setExpirationTime(iat + 60)
-        .sign(client.key!);
+      // Signed with node:crypto: no ESM module to load, so it works under Jest with no transform.
+      const header = client.keyId === undefined ? { alg: client.alg! } : { alg: client.alg!, kid: client.keyId };
+      const claims = { iss: client.clientId, sub: client.clientId, aud: endpoint, jti: randomUUID(), iat, exp: iat + 60 };
+      form.client_assertion = signCompact(header, claims, client.alg!, client.key!);
       return;
     }
   }

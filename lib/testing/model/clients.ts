@@ -1,4 +1,6 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { SUPPORTED_ALGORITHMS, type Algorithm } from '../../jose/algorithms';
+import { algorithmsFor, verifySignature } from '../../jose/signature';
 import { json, type ModelRequest, type ModelResponse } from './http';
 
 /** What client authentication needs of the model: the one client it knows, and its clock. */
@@ -60,13 +62,11 @@ export class ClientAuthenticator {
     if (claims.aud !== audience) return `aud must be ${audience}.`;
     if (typeof claims.exp !== 'number' || claims.exp * 1000 <= this.context.clock() || typeof claims.jti !== 'string') return 'exp and jti are required.';
     if (this.trusted.length > 0) {
-      const alg = String(header.alg);
-      const hash = alg === 'EdDSA' ? null : `sha${alg.slice(2)}`;
-      const input = Buffer.from(`${h}.${p}`);
+      // Okta checks the assertion's alg against the client's key, as any JWS verifier must.
+      const alg = header.alg as Algorithm;
+      if (!SUPPORTED_ALGORITHMS.includes(alg)) return 'The client assertion alg is not supported.';
       const signature = Buffer.from(s ?? '', 'base64url');
-      const ok = this.trusted.some((key) =>
-        alg.startsWith('ES') ? verify(hash, input, { key, dsaEncoding: 'ieee-p1363' }, signature) : verify(hash, input, key, signature),
-      );
+      const ok = this.trusted.some((key) => algorithmsFor(key).includes(alg) && verifySignature(alg, key, `${h}.${p}`, signature));
       if (!ok) return 'The client assertion signature does not verify.';
     }
     return undefined;

@@ -1,5 +1,6 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, constants, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { SUPPORTED_ALGORITHMS, type Algorithm } from '../../jose/algorithms';
+import { signCompact as signJws } from '../../jose/signature';
 
 /** A signing key of the issuer: its `kid`, algorithm, private key and public JWK (as published). */
 export interface SigningKey {
@@ -125,16 +126,5 @@ export function createKeyPair(alg: Algorithm = 'RS256', options: KeyPairOptions 
 
 /** Signs a compact JWS with `node:crypto`. Exported for tests that craft tokens by hand. */
 export function signCompact(header: Record<string, unknown>, payload: Record<string, unknown>, alg: Algorithm, privateKey: KeyObject | string): string {
-  const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
-  const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify(payload))}`;
-  const hash = alg === 'EdDSA' || alg === 'Ed25519' ? null : `sha${alg.slice(2)}`;
-  let signature: Buffer;
-  if (alg.startsWith('ES')) signature = sign(hash, Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
-  else if (alg.startsWith('PS')) signature = sign(hash, Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
-  else signature = sign(hash, Buffer.from(input), key);
-  return `${input}.${signature.toString('base64url')}`;
-}
-
-function b64(text: string): string {
-  return Buffer.from(text).toString('base64url');
+  return signJws(header, payload, alg, typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey);
 }
