@@ -62,6 +62,18 @@ export type TokengateEvent =
       message: string;
     }
   | {
+      /**
+       * A token's `iss` differs from the `issuer` option only by a trailing slash: the option is
+       * probably off by that slash (every such token is refused, 401). Sent once per guard; the
+       * answer to the client never names the expected issuer.
+       */
+      type: 'issuer.mismatch';
+      /** The token's `iss`, shortened to printable characters. */
+      received: string;
+      /** The `issuer` option. */
+      configured: string;
+    }
+  | {
       /** Okta reported a session ended (404) or in a status that does not pass. */
       type: 'session.ended';
       /** `ENDED`, the status Okta reported, or `LOGGED_OUT` (back-channel logout). */

@@ -85,6 +85,13 @@ describe.each(APPS)('%s: backend sessions bound to Okta', (_name, makeApp) => {
     await request(app).get('/api/me').set('Cookie', cookie).expect(200, { sub: 'alice@example.com' });
   });
 
+  test('login answers when the session ends in seconds since the epoch, the unit of a token\'s exp', async () => {
+    const app = makeApp(makeGuard());
+    const tokens = okta.login();
+    const res = await request(app).post('/login').set('Authorization', `Bearer ${tokens.accessToken}`).send({}).expect(200);
+    expect(res.body).toEqual({ expiresAt: Math.floor(clock.now() / 1000) + 3600 });
+  });
+
   test('the login route answers a rejection with the same status, headers and body as protect()', async () => {
     const app = makeApp(makeGuard());
     const expired = okta.token({}, { expiresIn: -120 });

@@ -12,6 +12,9 @@ export function algorithmFix(alg: unknown): string {
 
 /** The fix for an issuer mismatch. */
 export function issuerFix(iss: unknown, expected: string): string {
+  if (typeof iss === 'string' && iss.replace(/\/$/, '') === expected.replace(/\/$/, '')) {
+    return `The token's issuer differs from --issuer only by a trailing slash: set the issuer option to exactly ${JSON.stringify(printable(iss))}`;
+  }
   return typeof iss === 'string'
     ? `Set the issuer option to exactly ${JSON.stringify(printable(iss))} if that is the issuer this API trusts (trailing slash included), or get a token from ${expected}`
     : 'The token has no issuer: it is not an access token from an OpenID Provider';

@@ -54,7 +54,7 @@ export function createGuard(input: GuardOptions): Guard {
   const keys = new KeySet({ jwksUri: options.keySet.jwksUri, algorithms: rules.algorithms, limits, clock, onEvent }, http, discovery, (key) => cache?.evictKey(key));
   const { store, max, staleFor, maxTokenLifetime } = options.revocation;
   const denylist = new SharedDenylist({ store, max, staleFor, sessionClaim: options.sessionClaim, clockTolerance: rules.clockTolerance, clock, onEvent });
-  const verifier = new Verifier({ rules, clock, keys, cache, denylist, orgIssuer: isOktaOrgIssuer(issuer, issuer) });
+  const verifier = new Verifier({ rules, clock, keys, cache, denylist, orgIssuer: isOktaOrgIssuer(issuer, issuer), onEvent });
   const client = options.client;
   const refresher =
     client &&

@@ -63,7 +63,8 @@ export interface Guard {
   logout(request: LogoutRequest): Promise<LogoutResult>;
   /**
    * Starts a backend session for a verified token: a 256-bit random id in an HttpOnly cookie, the
-   * tokens kept server-side. Needs `backendSessions`. Returns the id and the `Set-Cookie` value.
+   * tokens kept server-side. Needs `backendSessions`. Returns the id, the `Set-Cookie` value, and
+   * when the session ends (`expiresAt`, seconds since the epoch, as `AuthResult.expiresAt`).
    */
   startSession(auth: AuthResult, tokens?: { refreshToken?: string; idToken?: string }): Promise<{ id: string; cookie: string; expiresAt: number }>;
   /**

@@ -28,7 +28,8 @@ const string = (value: unknown) => (typeof value === 'string' && value !== '' ? 
 
 /**
  * `POST` login route for backend sessions: the request carries a valid bearer token, and its body
- * may carry `refresh_token` and `id_token`. Answers 200 with the session cookie and `{ expiresAt }`.
+ * may carry `refresh_token` and `id_token`. Answers 200 with the session cookie and `{ expiresAt }`
+ * (seconds since the epoch, as a token's `exp`).
  */
 export async function sessionLogin(guard: Guard, request: BodyRequest, parsed?: unknown): Promise<Answer> {
   try {

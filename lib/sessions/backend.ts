@@ -42,13 +42,13 @@ export class BackendSessions {
     return found;
   }
 
-  /** Starts a session for verified tokens; `sid` binds it to the Okta session. */
+  /** Starts a session for verified tokens; `sid` binds it to the Okta session. `expiresAt` is in seconds, as a token's `exp`. */
   async start(fields: Pick<BackendSessionData, 'accessToken' | 'refreshToken' | 'idToken' | 'sid' | 'subject'>): Promise<{ id: string; cookie: string; expiresAt: number }> {
     const now = this.clock();
     const id = newSessionId();
     const expiresAt = now + this.config.lifetime * 1000;
     await this.config.store.set(id, { ...fields, createdAt: now, expiresAt });
-    return { id, cookie: sessionCookie(this.config, id, this.config.lifetime), expiresAt };
+    return { id, cookie: sessionCookie(this.config, id, this.config.lifetime), expiresAt: Math.floor(expiresAt / 1000) };
   }
 
   /** Keeps the tokens of a refresh. */

@@ -1,4 +1,5 @@
-import { GuardClosedError, InvalidSignatureError, MalformedRequestError, OrgAuthorizationServerError, TokenExpiredError, UnknownKeyError } from '../errors';
+import { GuardClosedError, InvalidSignatureError, IssuerMismatchError, MalformedRequestError, OrgAuthorizationServerError, TokenExpiredError, UnknownKeyError } from '../errors';
+import { emit, type TokengateEvent } from '../events';
 import { checkClaims, checkTimes, type ClaimRules } from '../jose/claims';
 import { decodeJwt, type DecodedJwt, type JwtClaims, type JwtHeader } from '../jose/compact';
 import { checkHeader, type HeaderRules } from '../jose/header';
@@ -6,6 +7,7 @@ import type { VerificationKey } from '../jose/jwk';
 import { verifySignature } from '../jose/signature';
 import type { KeySet } from '../issuer/key-set';
 import type { SharedDenylist } from '../revocation/shared';
+import { printable } from '../util/claims';
 import { ORG_SERVER_MESSAGE } from '../util/urls';
 import { isB64Token } from './bearer';
 import { buildResult, type AuthResult } from './result';
@@ -27,6 +29,7 @@ export interface VerifierParts {
   denylist: SharedDenylist;
   /** Whether the issuer is an Okta org authorization server (an unknown key is then explained as such). */
   orgIssuer: boolean;
+  onEvent: ((event: TokengateEvent) => void) | undefined;
 }
 
 /**
@@ -42,6 +45,8 @@ export class Verifier {
   hits = 0;
   misses = 0;
   private shut = false;
+  /** Whether the trailing-slash hint was sent (once per guard). */
+  private slashHinted = false;
 
   constructor(private readonly parts: VerifierParts) {}
 
@@ -145,8 +150,21 @@ export class Verifier {
     if (!isB64Token(token)) throw new MalformedRequestError('The bearer token contains characters outside the RFC 6750 b64token set');
     const decoded = decodeJwt(token);
     checkHeader(decoded.header, this.parts.rules);
-    checkClaims(decoded.claims, this.parts.rules, Math.floor(nowMs / 1000), window);
+    try {
+      checkClaims(decoded.claims, this.parts.rules, Math.floor(nowMs / 1000), window);
+    } catch (error) {
+      if (error instanceof IssuerMismatchError) this.hintSlash(decoded.claims.iss);
+      throw error;
+    }
     return decoded;
+  }
+
+  /** Tells the operator, once, when a refused `iss` differs from the option only by a trailing slash. */
+  private hintSlash(iss: unknown): void {
+    const configured = this.parts.rules.issuer;
+    if (this.slashHinted || typeof iss !== 'string' || iss === configured || iss.replace(/\/$/, '') !== configured.replace(/\/$/, '')) return;
+    this.slashHinted = true;
+    emit(this.parts.onEvent, { type: 'issuer.mismatch', received: printable(iss), configured });
   }
 
   /** The key for a header from the key set; an unknown key of an Okta org issuer is explained as such. */
