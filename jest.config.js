@@ -11,6 +11,7 @@ module.exports = {
     '^tokengate$': '<rootDir>/lib/index.ts',
     '^tokengate/express$': '<rootDir>/adapters/express.ts',
     '^tokengate/koa$': '<rootDir>/adapters/koa.ts',
+    '^tokengate/fastify$': '<rootDir>/adapters/fastify.ts',
     '^tokengate/testing$': '<rootDir>/lib/testing/index.ts',
     '^tokengate/redis$': '<rootDir>/lib/redis.ts',
   },

@@ -1,7 +1,10 @@
+import type { RequestListener } from 'node:http';
 import express from 'express';
+import Fastify, { type FastifyInstance } from 'fastify';
 import Koa from 'koa';
 import { createHttpClient, type Guard, type GuardOptions, type HttpClient, type Policy } from 'tokengate';
 import { protect as protectExpress } from 'tokengate/express';
+import { protect as protectFastify, tokengate } from 'tokengate/fastify';
 import { protect as protectKoa } from 'tokengate/koa';
 
 /** A server a test can hand to supertest. */
@@ -41,10 +44,44 @@ export function koaApp(guard: Guard | GuardOptions, routes: Record<string, Polic
   return app.callback();
 }
 
-/** Both adapters, for `describe.each`. */
+/** A Fastify 5 app with the same routes (the plugin registered, one preHandler per route), answering with what `request.auth` holds. */
+export function fastifyApp(guard: Guard | GuardOptions, routes: Record<string, Policy | undefined> = ROUTES): Served {
+  const app = Fastify();
+  app.register(tokengate, { guard });
+  app.register(async (scope) => {
+    for (const [path, policy] of Object.entries(routes)) {
+      scope.get(path, { preHandler: protectFastify(scope.tokengate, policy) }, async (request) => ({
+        subject: request.auth?.subject,
+        scopes: request.auth?.scopes,
+        clientId: request.auth?.clientId,
+      }));
+    }
+  });
+  return fastifyServed(app);
+}
+
+/**
+ * A Fastify app as a request listener for supertest, returned at once: each request waits for
+ * `ready()` (plugins and routes load then), then goes to Fastify's router. A failed start answers 500
+ * with the error's message, so a test sees it.
+ */
+export function fastifyServed(app: FastifyInstance): RequestListener {
+  return (req, res) => {
+    app.ready().then(
+      () => app.routing(req, res),
+      (error: Error) => {
+        res.statusCode = 500;
+        res.end(`fastify did not start: ${error.message}`);
+      },
+    );
+  };
+}
+
+/** Every adapter, for `describe.each`. */
 export const ADAPTERS: Array<[string, (guard: Guard | GuardOptions, routes?: Record<string, Policy | undefined>) => Served]> = [
   ['express', expressApp],
   ['koa', koaApp],
+  ['fastify', fastifyApp],
 ];
 
 /** A clock tests move by hand. Milliseconds since the epoch. */

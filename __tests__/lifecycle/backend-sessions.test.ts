@@ -1,11 +1,13 @@
 import express from 'express';
+import Fastify from 'fastify';
 import Koa from 'koa';
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import * as ex from 'tokengate/express';
+import * as fa from 'tokengate/fastify';
 import * as ko from 'tokengate/koa';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock, koaRoutes, type Served } from '../helpers';
+import { fakeClock, fastifyServed, koaRoutes, type Served } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -53,6 +55,20 @@ const APPS: Array<[string, (g: Guard) => Served]> = [
         'POST /api/orders': [ko.protect(g), (ctx) => void ((ctx.status = 201), (ctx.body = { ok: true }))],
       };
       return koaRoutes(routes);
+    },
+  ],
+  [
+    'fastify',
+    (g) => {
+      const app = Fastify();
+      app.register(fa.tokengate, { guard: g });
+      app.post('/login', fa.sessionLogin(g));
+      app.post('/logout', fa.logout(g));
+      app.post('/backchannel-logout', fa.backchannelLogout(g));
+      app.post('/global-token-revocation', fa.universalLogout(g, { audience: RECEIVER }));
+      app.get('/api/me', { preHandler: fa.protect(g) }, async (request) => ({ sub: request.auth!.subject }));
+      app.post('/api/orders', { preHandler: fa.protect(g) }, async (_request, reply) => reply.code(201).send({ ok: true }));
+      return fastifyServed(app);
     },
   ],
 ];

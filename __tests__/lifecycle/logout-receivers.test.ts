@@ -1,4 +1,5 @@
 import express from 'express';
+import Fastify from 'fastify';
 import Koa from 'koa';
 import request from 'supertest';
 import {
@@ -12,9 +13,10 @@ import {
   type TokengateEvent,
 } from 'tokengate';
 import * as ex from 'tokengate/express';
+import * as fa from 'tokengate/fastify';
 import * as ko from 'tokengate/koa';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock, koaRoutes, type Served } from '../helpers';
+import { fakeClock, fastifyServed, koaRoutes, type Served } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -64,6 +66,20 @@ const APPS: Array<[string, (g: Guard) => Served]> = [
         'GET /api/strict': [ko.protect(g, { session: 'strict' }), (ctx) => void (ctx.body = { sub: ctx.state.auth!.subject })],
       };
       return koaRoutes(routes);
+    },
+  ],
+  [
+    'fastify',
+    (g) => {
+      const app = Fastify();
+      app.register(fa.tokengate, { guard: g });
+      app.post('/login', fa.sessionLogin(g));
+      app.post('/logout', fa.logout(g));
+      app.post('/backchannel-logout', fa.backchannelLogout(g));
+      app.post('/global-token-revocation', fa.universalLogout(g, { audience: RECEIVER }));
+      app.get('/api/me', { preHandler: fa.protect(g) }, async (request) => ({ sub: request.auth!.subject }));
+      app.get('/api/strict', { preHandler: fa.protect(g, { session: 'strict' }) }, async (request) => ({ sub: request.auth!.subject }));
+      return fastifyServed(app);
     },
   ],
 ];

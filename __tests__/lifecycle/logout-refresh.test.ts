@@ -1,11 +1,13 @@
 import express from 'express';
+import Fastify from 'fastify';
 import Koa from 'koa';
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokenSet } from 'tokengate';
 import * as ex from 'tokengate/express';
+import * as fa from 'tokengate/fastify';
 import * as ko from 'tokengate/koa';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock, koaRoutes, type Served } from '../helpers';
+import { fakeClock, fastifyServed, koaRoutes, type Served } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -60,6 +62,25 @@ const APPS: Array<[string, (g: Guard, refreshStore: Map<string, string>, seen: T
         'POST /logout': [ko.logout(g, { postLogoutRedirectUri: 'https://app.example.com/bye' })],
       };
       return koaRoutes(routes);
+    },
+  ],
+  [
+    'fastify',
+    (g, refreshStore, seen) => {
+      const hooks: fa.FastifyRefreshHooks = {
+        getRefreshToken: (request) => refreshStore.get(String(request.headers['x-user'])),
+        onTokens: (request, _reply, tokens) => {
+          seen.push(tokens);
+          refreshStore.set(String(request.headers['x-user']), tokens.refreshToken);
+        },
+      };
+      const app = Fastify();
+      app.register(fa.tokengate, { guard: g });
+      app.get('/api/me', { preHandler: fa.protect(g) }, async (request) => ({ sub: request.auth!.subject }));
+      app.get('/api/strict', { preHandler: fa.protect(g, { session: 'strict' }) }, async (request) => ({ sub: request.auth!.subject }));
+      app.get('/api/refreshing', { preHandler: fa.protect(g, undefined, hooks) }, async (request) => ({ jti: request.auth!.claims.jti }));
+      app.post('/logout', fa.logout(g, { postLogoutRedirectUri: 'https://app.example.com/bye' }));
+      return fastifyServed(app);
     },
   ],
 ];

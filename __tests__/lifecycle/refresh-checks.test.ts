@@ -1,10 +1,12 @@
 import express from 'express';
+import Fastify from 'fastify';
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokenSet } from 'tokengate';
 import * as ex from 'tokengate/express';
+import * as fa from 'tokengate/fastify';
 import * as ko from 'tokengate/koa';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
-import { fakeClock, koaRoutes, type Served } from '../helpers';
+import { fakeClock, fastifyServed, koaRoutes, type Served } from '../helpers';
 
 let clock: ReturnType<typeof fakeClock>;
 let okta: MockOkta;
@@ -74,6 +76,25 @@ const APPS: Array<[string, (g: Guard, seen: Seen) => Served]> = [
           (ctx) => void (ctx.body = { sub: ctx.state.auth!.subject }),
         ],
       }),
+  ],
+  [
+    'fastify',
+    (g, seen) => {
+      const app = Fastify();
+      app.register(fa.tokengate, { guard: g });
+      const hooks: fa.FastifyRefreshHooks = {
+        getRefreshToken: (request) => {
+          seen.asked++;
+          return request.headers['x-refresh-token'] as string | undefined;
+        },
+        onTokens: (_request, reply, tokens) => {
+          seen.handedOut.push(tokens);
+          reply.header('x-new-access-token', tokens.accessToken);
+        },
+      };
+      app.get('/api/me', { preHandler: fa.protect(g, undefined, hooks) }, async (request) => ({ sub: request.auth!.subject }));
+      return fastifyServed(app);
+    },
   ],
 ];
 

@@ -15,7 +15,7 @@ export interface DevIssuer {
 /**
  * Serves the same Okta model as {@link mockOkta} over real HTTP on loopback: discovery, keys,
  * token (refresh and client credentials), introspection, revocation and the Sessions API, all
- * state in memory. For demos, local development and tools that run outside a test runner.
+ * state in memory. For demos, local development and tools that run outside a test runner; needs no nock.
  * `port` 0 (the default) picks a free one.
  *
  * @example

@@ -1,8 +1,9 @@
 /**
- * `tokengate/testing`: a mocked Okta for test suites. Needs `nock` (a peer dependency) and a test
- * runner that allows it (`nock.disableNetConnect()` is recommended).
+ * `tokengate/testing`: a mocked Okta for test suites, and a dev issuer over real HTTP.
+ * `mockOkta()` needs `nock` ({@link SUPPORTED_NOCK}, an optional peer dependency; loaded only when
+ * `mockOkta()` is called, `nock.disableNetConnect()` recommended). Nothing else here needs nock.
  */
-export { mockOkta, type MockOkta } from './mock-okta';
+export { mockOkta, SUPPORTED_NOCK, type MockOkta } from './mock-okta';
 export { startDevIssuer, type DevIssuer } from './dev-issuer';
 export {
   OktaModel,
