@@ -44,7 +44,7 @@ export interface FastifyProtectOptions extends FastifyRefreshHooks {
    * `WWW-Authenticate` (and `Retry-After`) and a JSON body `{ error, code, error_description }` (see
    * {@link errorAnswer}); headers set earlier are kept. `'throw'`: the {@link AuthError} goes to
    * Fastify's error handling (`setErrorHandler`). Fastify's default handler renders its status and
-   * headers but also the message of a 503, which names the issuer: honour `expose` in your own.
+   * headers, but sends every message, a 503's too (it names the issuer's URLs): honour `expose`.
    * Other errors always go to Fastify's error handling.
    */
   errors?: 'respond' | 'throw';

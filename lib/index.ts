@@ -1,6 +1,6 @@
 /**
  * tokengate: verify OAuth 2.0 / OpenID Connect access tokens from Okta or any OIDC issuer.
- * Framework adapters live in `tokengate/express` and `tokengate/koa`; the mocked Okta for tests in
+ * Framework adapters live in `tokengate/express`, `tokengate/koa` and `tokengate/fastify`; the mocked Okta for tests in
  * `tokengate/testing`; shared Redis stores in `tokengate/redis`.
  */
 export { createGuard } from './guard/create';

@@ -25,13 +25,14 @@ test('the built package loads from CommonJS through its exports map', () => {
       const core = require('tokengate');
       const express = require('tokengate/express');
       const koa = require('tokengate/koa');
+      const fastify = require('tokengate/fastify');
       const testing = require('tokengate/testing');
       const okta = testing.mockOkta();
       const guard = core.createGuard({ issuer: okta.issuer, audience: okta.audience });
       guard.verifyToken(okta.token()).then(async (auth) => {
         console.log(JSON.stringify({
           createGuard: typeof core.createGuard, AuthError: typeof core.AuthError,
-          express: typeof express.protect, koa: typeof koa.protect, subject: auth.subject,
+          express: typeof express.protect, koa: typeof koa.protect, fastify: typeof fastify.tokengate, subject: auth.subject,
         }));
         await guard.close();
         okta.close();
@@ -42,7 +43,7 @@ test('the built package loads from CommonJS through its exports map', () => {
     `;
     // A child that cannot finish fails the test instead of hanging the suite.
     const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
-    expect(JSON.parse(out)).toEqual({ createGuard: 'function', AuthError: 'function', express: 'function', koa: 'function', subject: 'alice@example.com' });
+    expect(JSON.parse(out)).toEqual({ createGuard: 'function', AuthError: 'function', express: 'function', koa: 'function', fastify: 'function', subject: 'alice@example.com' });
     expect(() => require.resolve(join(pkg, 'dist', 'lib', 'index.d.ts'))).not.toThrow();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -11,6 +11,8 @@ const { badSignature, WARM, COLD_START } = require('./tokens');
 
 const ROOT = path.join(__dirname, '..', '..');
 const CONTESTANTS_DIR = path.join(__dirname, '..', 'contestants');
+/** Where each framework's contestants come in the tables. */
+const FRAMEWORK_ORDER = { express: 0, koa: 10, fastify: 20 };
 const WORKLOADS = ['warm', 'cold', 'reject', 'malformed'];
 
 /** Reads `--name value` / `--name=value` flags, then BENCH_NAME env vars, then the default. */
@@ -26,8 +28,8 @@ function option(argv, name, fallback) {
 
 /**
  * Every contestant file in bench/contestants/ (plus `extra` files, comma-separated paths, for A/B
- * experiments such as a patched build): baselines first, then ours, then peers; Express before Koa.
- * A contestant module exports { name, framework: 'express' | 'koa', baseline?, ours?, reference?, nodeArgs?, create(env) }.
+ * experiments such as a patched build): baselines first, then ours, then peers; Express, then Koa, then Fastify.
+ * A contestant module exports { name, framework: 'express' | 'koa' | 'fastify', baseline?, ours?, reference?, nodeArgs?, create(env) }.
  * A `reference` contestant is a yardstick, not a library (e.g. the least a node:crypto verifier can
  * do): measured and compared with the baseline, but neither a peer nor ours. With `authless: true`
  * (e.g. an empty async middleware) it is preflighted like a baseline: 200 to everything.
@@ -43,7 +45,7 @@ function loadContestants(only, extra) {
     const id = path.basename(file).replace(/\.c?js$/, '');
     return { id, file, name: mod.name || id, framework: mod.framework, baseline: !!mod.baseline, ours: !!mod.ours, reference: !!mod.reference, authless: !!mod.authless, nodeArgs: mod.nodeArgs || [] };
   });
-  const rank = (c) => (c.framework === 'express' ? 0 : 10) + (c.baseline ? 0 : c.ours ? 1 : 2);
+  const rank = (c) => (FRAMEWORK_ORDER[c.framework] ?? 30) + (c.baseline ? 0 : c.ours ? 1 : 2);
   list.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
   if (!only) return list;
   const wanted = new Set([...only.split(','), ...(extra ? extra.split(',').map((f) => path.basename(f).replace(/\.c?js$/, '')) : [])].map((s) => s.trim()));

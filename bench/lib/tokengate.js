@@ -11,4 +11,5 @@ module.exports = {
   lib: () => require(path.join(dir, 'lib', 'index.js')),
   express: () => require(path.join(dir, 'adapters', 'express.js')),
   koa: () => require(path.join(dir, 'adapters', 'koa.js')),
+  fastify: () => require(path.join(dir, 'adapters', 'fastify.js')),
 };
