@@ -6,7 +6,8 @@ module.exports = {
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true, esModuleInterop: true } }] },
   // nock's interceptor lives on the global scope across test files; keep Jest from soft-deleting it.
   testEnvironmentOptions: { globalsCleanup: 'off' },
-  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  // openid-client 6 and oauth4webapi (the real-client tests) are ESM-only as well.
+  transformIgnorePatterns: ['/node_modules/(?!(jose|openid-client|oauth4webapi)/)'],
   moduleNameMapper: {
     '^tokengate$': '<rootDir>/lib/index.ts',
     '^tokengate/express$': '<rootDir>/adapters/express.ts',

@@ -180,7 +180,7 @@ describe('stateful Okta endpoints', () => {
   });
 });
 
-test('input the model cannot read is answered 400, as Okta does, never thrown (the dev issuer would crash)', () => {
+test('input the model cannot read is answered, never thrown (the dev issuer would crash)', () => {
   const model = new OktaModel();
   const introspect = model.handle({
     method: 'POST',
@@ -188,6 +188,53 @@ test('input the model cannot read is answered 400, as Okta does, never thrown (t
     headers: { authorization: `Basic ${Buffer.from('%E0:x').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
     body: 'token=abc',
   });
-  expect(introspect.status).toBe(400);
-  expect(model.handle({ method: 'GET', path: '/api/v1/sessions/%E0', headers: {}, body: '' }).status).toBe(400);
+  // A client id that is not form-encoded authenticates no client (RFC 6749 §5.2: 401 invalid_client).
+  expect(introspect.status).toBe(401);
+  expect(JSON.parse(introspect.body)).toMatchObject({ error: 'invalid_client' });
+  // A session id that is not percent-encoded names no session; route() must not throw either (nock calls it).
+  expect(() => model.route('GET', '/api/v1/sessions/%E0')).not.toThrow();
+  const session = model.handle({ method: 'GET', path: '/api/v1/sessions/%E0', headers: { authorization: `SSWS ${model.apiToken}` }, body: '' });
+  expect(session.status).toBe(404);
+  expect(JSON.parse(session.body)).toMatchObject({ errorCode: 'E0000007' });
+  const broken = model.handle({
+    method: 'POST',
+    path: new URL(`${model.issuer}/v1/token`).pathname,
+    headers: {},
+    body: 'grant_type=client_credentials&scope=api&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=bm90.anNvbg.x',
+  });
+  expect(broken.status).toBe(401);
+});
+
+describe('a suite that checks nock.isDone() after each test', () => {
+  const okta = mockOkta();
+  afterEach(() => expect(nock.isDone()).toBe(true));
+  afterAll(() => okta.close());
+
+  test('the kit’s interceptors are optional: done before use, and after', async () => {
+    expect(nock.pendingMocks()).toEqual([]);
+    const answer = await fetch(`${okta.issuer}/.well-known/openid-configuration`);
+    expect(answer.status).toBe(200);
+    expect(nock.pendingMocks()).toEqual([]);
+    expect(nock.activeMocks().length).toBeGreaterThanOrEqual(3);
+  });
+
+  test('a mock of the suite’s own is still pending until it is used', async () => {
+    nock('https://api.example.com').get('/x').reply(204);
+    expect(nock.isDone()).toBe(false);
+    expect(nock.pendingMocks()).toEqual(['GET https://api.example.com:443/x']);
+    expect((await fetch('https://api.example.com/x')).status).toBe(204);
+  });
+
+  test('every answer carries X-Okta-Request-Id, recorded with the request; errors carry errorId too', async () => {
+    const keys = await fetch(okta.jwksUri);
+    const id = keys.headers.get('x-okta-request-id');
+    expect(id).toMatch(/^[\w-]{27}$/);
+    expect(okta.requests.at(-1)).toMatchObject({ endpoint: 'jwks', requestId: id });
+    const missing = await fetch(`${okta.orgUrl}/api/v1/sessions/102nosuchsession`, { headers: { authorization: `SSWS ${okta.apiToken}` } });
+    expect(missing.status).toBe(404);
+    const second = missing.headers.get('x-okta-request-id');
+    expect(second).toMatch(/^[\w-]{27}$/);
+    expect(second).not.toBe(id);
+    expect(await missing.json()).toEqual({ errorCode: 'E0000007', errorSummary: 'Not found: Resource not found: 102nosuchsession (Session)', errorLink: 'E0000007', errorId: expect.stringMatching(/^oae/), errorCauses: [] });
+  });
 });

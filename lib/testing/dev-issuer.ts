@@ -14,7 +14,7 @@ export interface DevIssuer {
 
 /**
  * Serves the same Okta model as {@link mockOkta} over real HTTP on loopback: discovery, keys,
- * token (refresh and client credentials), introspection, revocation and the Sessions API, all
+ * token (refresh and client credentials), introspection, revocation, logout and the Sessions API, all
  * state in memory. For demos, local development and tools that run outside a test runner; needs no nock.
  * `port` 0 (the default) picks a free one.
  *
@@ -33,9 +33,11 @@ export async function startDevIssuer(options: Omit<OktaModelOptions, 'issuer'> &
       else chunks.push(chunk);
     });
     req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const answer = okta!.handle({
         method: req.method ?? 'GET',
-        path: new URL(req.url ?? '/', 'http://127.0.0.1').pathname,
+        path: url.pathname,
+        query: url.search.slice(1),
         headers: req.headers,
         body: Buffer.concat(chunks).toString('utf8'),
       });
@@ -56,7 +58,12 @@ export async function startDevIssuer(options: Omit<OktaModelOptions, 'issuer'> &
   });
   const { port } = server.address() as AddressInfo;
   const { port: _port, path = '/oauth2/default', ...modelOptions } = options;
-  okta = new OktaModel({ ...modelOptions, issuer: `http://127.0.0.1:${port}${path}` });
+  try {
+    okta = new OktaModel({ ...modelOptions, issuer: `http://127.0.0.1:${port}${path}` });
+  } catch (error) {
+    server.close();
+    throw error;
+  }
   return {
     issuer: okta.issuer,
     okta,

@@ -89,8 +89,9 @@ export type MockOkta = OktaModel & {
 
 /**
  * Mocks an Okta org and its custom authorization server with nock: discovery, the JWKS at
- * `{issuer}/v1/keys`, introspection, revocation, the token endpoint (client credentials for the
- * Okta API), and the Sessions API. Works with `nock.disableNetConnect()`. Needs nock
+ * `{issuer}/v1/keys`, introspection, revocation, the token endpoint, the logout endpoint, and the
+ * Sessions API; see {@link OktaModel}. Works with `nock.disableNetConnect()`. Its interceptors are
+ * optional, so `nock.isDone()` and `nock.pendingMocks()` are about your own mocks only. Needs nock
  * {@link SUPPORTED_NOCK} (loaded on the first call); throws an `Error` saying which to install otherwise.
  *
  * @example
@@ -108,14 +109,18 @@ export function mockOkta(options: OktaModelOptions = {}): MockOkta {
   const scope = nock(origin).persist();
   // Only this model's own paths: other requests to the org (a user's own mocks, another mock on
   // another authorization server of the same org) fall through to whatever else is set up.
+  // Optional: they stand for an org that answers whatever is asked, so `nock.isDone()` and
+  // `nock.pendingMocks()` speak only of the mocks the suite set up itself.
   const interceptors = (['get', 'post', 'delete'] as const).map((method) =>
-    scope[method]((path: string) => model.route(method.toUpperCase(), new URL(path, origin).pathname) !== undefined),
+    scope[method]((path: string) => model.route(method.toUpperCase(), new URL(path, origin).pathname) !== undefined).optionally(),
   );
   for (const interceptor of interceptors) {
     interceptor.reply(function (uri, body, callback) {
+      const url = new URL(uri, origin);
       const answer = model.handle({
         method: this.req.method,
-        path: new URL(uri, origin).pathname,
+        path: url.pathname,
+        query: url.search.slice(1),
         headers: this.req.headers,
         body: typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body),
       });

@@ -15,6 +15,8 @@ export interface ServerContext {
   tokens: TokenLedger;
   clients: ClientAuthenticator;
   sessions: SessionsApi;
+  /** The client's registered sign-out redirect URIs; `undefined`: any absolute http(s) URI is accepted. */
+  postLogoutRedirectUris: readonly string[] | undefined;
 }
 
 /**
@@ -39,6 +41,7 @@ export function routeRequest(server: ServerContext, method: string, path: string
       return ['discovery', ''];
     }
     if (path === `${basePath}/v1/keys`) return ['jwks', ''];
+    if (path === `${basePath}/v1/logout`) return ['logout', ''];
   }
   if (method === 'POST') {
     if (path === `${basePath}/v1/introspect`) return ['introspect', ''];
@@ -47,8 +50,19 @@ export function routeRequest(server: ServerContext, method: string, path: string
     if (path === '/oauth2/v1/token') return ['token', `${server.orgUrl}/oauth2/v1/token`];
   }
   const session = /^\/api\/v1\/sessions\/([^/]+)$/.exec(path);
-  if (session !== null && (method === 'GET' || method === 'DELETE')) return ['sessions', decodeURIComponent(session[1])];
+  if (session !== null && (method === 'GET' || method === 'DELETE')) return ['sessions', decodePath(session[1])];
+  const refresh = /^\/api\/v1\/sessions\/([^/]+)\/lifecycle\/refresh$/.exec(path);
+  if (refresh !== null && method === 'POST') return ['sessions', decodePath(refresh[1])];
   return undefined;
+}
+
+/** A percent-decoded path segment; a malformed encoding stays as sent (it then names no session), never a throw. */
+function decodePath(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /**
@@ -66,6 +80,7 @@ export function discoveryDocument(server: ServerContext): Record<string, unknown
     end_session_endpoint: `${server.base}/v1/logout`,
     response_types_supported: ['code'],
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     id_token_signing_alg_values_supported: [...server.keys.algorithms],
   };
@@ -100,16 +115,45 @@ export function revokeEndpoint(server: ServerContext, request: ModelRequest): Mo
 
 /**
  * The token endpoint at `tokenUrl`: `{base}/v1/token` takes `refresh_token` (rotated when `rotate`
- * is set) and `client_credentials`, the org's `/oauth2/v1/token` only `client_credentials`. Client
- * credentials need a `private_key_jwt` assertion and give an access token for the Okta API.
+ * is set) and `client_credentials`, the org's `/oauth2/v1/token` only `client_credentials`.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
  */
 export function tokenEndpoint(server: ServerContext, request: ModelRequest, tokenUrl: string, rotate: boolean): ModelResponse {
   const form = new URLSearchParams(request.body);
-  if (form.get('grant_type') === 'refresh_token' && tokenUrl === `${server.base}/v1/token`) return refreshGrant(server, request, form, rotate);
-  if (form.get('grant_type') !== 'client_credentials') {
-    return json(400, { error: 'unsupported_grant_type', error_description: 'The mock supports client_credentials here.' });
+  const custom = tokenUrl === `${server.base}/v1/token`;
+  const grant = form.get('grant_type');
+  if (grant === 'refresh_token' && custom) return refreshGrant(server, request, form, rotate);
+  if (grant !== 'client_credentials') {
+    const supported = custom ? 'refresh_token and client_credentials' : 'client_credentials';
+    return json(400, { error: 'unsupported_grant_type', error_description: `The mock supports ${supported} here.` });
   }
+  return custom ? serviceGrant(server, request, form) : oktaApiGrant(server, form, tokenUrl);
+}
+
+/** Scopes a client credentials grant may not ask for: they are about a user. */
+const USER_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'device_sso']);
+
+/**
+ * `client_credentials` at the custom authorization server: a service app (this client with its
+ * secret or assertion, or any client with a `private_key_jwt` assertion) gets a JWT access token
+ * for the API. `scope` is required (the model's server has no default scopes), and user scopes are
+ * refused, as Okta does.
+ */
+function serviceGrant(server: ServerContext, request: ModelRequest, form: URLSearchParams): ModelResponse {
+  const client = server.clients.identify(request, form, `${server.base}/v1/token`, { anyServiceApp: true, publicAllowed: false });
+  if ('failure' in client) return client.failure;
+  const scopes = (form.get('scope') ?? '').split(' ').filter((scope) => scope !== '');
+  if (scopes.length === 0) {
+    return json(400, { error: 'invalid_scope', error_description: "The authorization server resource does not have any configured default scopes, 'scope' must be provided." });
+  }
+  const refused = scopes.filter((scope) => USER_SCOPES.has(scope));
+  if (refused.length > 0) return json(400, { error: 'invalid_scope', error_description: `The following scopes are not allowed: ${refused.join(' ')}` });
+  const accessToken = server.tokens.serviceToken(client.clientId, scopes);
+  return json(200, { token_type: 'Bearer', expires_in: 3600, access_token: accessToken, scope: scopes.join(' ') });
+}
+
+/** `client_credentials` at the org's `/oauth2/v1/token`: a `private_key_jwt` assertion gives an access token for the Okta API. */
+function oktaApiGrant(server: ServerContext, form: URLSearchParams, tokenUrl: string): ModelResponse {
   const assertion = form.get('client_assertion');
   if (assertion === null || form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
     return json(401, { error: 'invalid_client', error_description: 'Okta API service apps authenticate with private_key_jwt.' });
@@ -118,6 +162,41 @@ export function tokenEndpoint(server: ServerContext, request: ModelRequest, toke
   if (problem !== undefined) return json(401, { error: 'invalid_client', error_description: problem });
   const accessToken = server.sessions.grantAccessToken();
   return json(200, { token_type: 'Bearer', expires_in: 3600, access_token: accessToken, scope: form.get('scope') ?? '' });
+}
+
+/**
+ * `GET {base}/v1/logout` (the `end_session_endpoint`): `id_token_hint` must be an ID token this
+ * server signed for its client (expired ones are accepted: it is a hint), and ends the Okta
+ * session its `sid` names. Redirects (302) to `post_logout_redirect_uri` with `state`, or to the
+ * org's sign-in page when none is given. A `post_logout_redirect_uri` not registered is a 400.
+ * @see https://openid.net/specs/openid-connect-rpinitiated-1_0.html
+ */
+export function logoutEndpoint(server: ServerContext, request: ModelRequest): ModelResponse {
+  const query = new URLSearchParams(request.query ?? '');
+  const hint = query.get('id_token_hint');
+  if (hint === null) return json(400, { error: 'invalid_request', error_description: "The 'id_token_hint' parameter is required." });
+  const claims = server.tokens.idTokenHint(hint);
+  if (claims === undefined) return json(400, { error: 'invalid_request', error_description: "The 'id_token_hint' parameter is not a valid ID token of this client." });
+  const redirect = query.get('post_logout_redirect_uri');
+  if (redirect !== null && !registeredRedirect(server, redirect)) {
+    return json(400, { error: 'invalid_request', error_description: "The 'post_logout_redirect_uri' parameter must be a sign-out redirect URI of the client." });
+  }
+  if (typeof claims.sid === 'string') server.sessions.end(claims.sid);
+  if (redirect === null) return { status: 302, headers: { location: `${server.orgUrl}/login/default` }, body: '' };
+  const target = new URL(redirect);
+  const state = query.get('state');
+  if (state !== null) target.searchParams.set('state', state);
+  return { status: 302, headers: { location: target.href }, body: '' };
+}
+
+/** Whether a sign-out redirect URI is registered (any absolute http(s) URI when none are). */
+function registeredRedirect(server: ServerContext, uri: string): boolean {
+  if (server.postLogoutRedirectUris !== undefined) return server.postLogoutRedirectUris.includes(uri);
+  try {
+    return ['http:', 'https:'].includes(new URL(uri).protocol);
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { json, type MockEndpoint, type ModelResponse } from './http';
+import { oktaError, type MockEndpoint, type ModelResponse } from './http';
 
 /** How an endpoint fails: connection refused, no answer in time, an HTTP status, or a body that is not JSON. */
 export type FailureMode = 'down' | 'slow' | 'garbage' | number;
@@ -66,7 +66,7 @@ export class Faults {
     }
     const limited = this.countRate(endpoint);
     const response = limited.exceeded
-      ? json(429, { errorCode: 'E0000047', errorSummary: 'API call exceeded rate limit due to too many requests.' })
+      ? oktaError(429, 'E0000047', 'API call exceeded rate limit due to too many requests.')
       : answer();
     return { ...response, headers: { ...response.headers, ...limited.headers }, delay: delay || undefined };
   }
@@ -101,6 +101,6 @@ function failed(mode: Exclude<FailureMode, 'slow'>): ModelResponse {
     case 'garbage':
       return { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>Service Unavailable</html>' };
     default:
-      return json(mode, { errorCode: 'E0000009', errorSummary: 'Internal Server Error' });
+      return oktaError(mode, 'E0000009', 'Internal Server Error');
   }
 }

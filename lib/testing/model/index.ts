@@ -1,9 +1,9 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Algorithm } from '../../jose/algorithms';
 import { ClientAuthenticator } from './clients';
-import { discoveryDocument, endpointBase, introspectEndpoint, revokeEndpoint, routeRequest, tokenEndpoint, type ServerContext } from './endpoints';
+import { discoveryDocument, endpointBase, introspectEndpoint, logoutEndpoint, revokeEndpoint, routeRequest, tokenEndpoint, type ServerContext } from './endpoints';
 import { Faults, type FailureMode } from './faults';
-import { ENDPOINTS, json, type MockEndpoint, type ModelRequest, type ModelResponse, type RecordedRequest } from './http';
+import { ENDPOINTS, json, oktaError, requestId, type MockEndpoint, type ModelRequest, type ModelResponse, type RecordedRequest } from './http';
 import { KeyRing } from './keys';
 import { SessionsApi, type MockSession } from './sessions';
 import { TokenLedger, type TokenOptions } from './tokens';
@@ -32,6 +32,14 @@ export interface OktaModelOptions {
   clientSecret?: string;
   /** The Okta API token the Sessions API accepts as `SSWS <token>`. Default: a fresh random one. */
   apiToken?: string;
+  /**
+   * How long a rotated refresh token still works after its first use, in seconds (Okta's "grace
+   * period for token rotation", 0 to 60). Default 30, Okta's default; 0 makes any reuse revoke the
+   * token family at once.
+   */
+  refreshTokenGrace?: number;
+  /** The client's sign-out redirect URIs, for `{issuer}/v1/logout`. Default: any absolute http(s) URI is accepted. */
+  postLogoutRedirectUris?: readonly string[];
 }
 
 /**
@@ -40,8 +48,11 @@ export interface OktaModelOptions {
  * that answers one HTTP request. Transports (nock in {@link mockOkta}) only carry requests to it.
  *
  * Endpoints: discovery, `{issuer}/v1/keys`, `{issuer}/v1/introspect`, `{issuer}/v1/revoke`,
- * `{issuer}/v1/token` and `{org}/oauth2/v1/token` (client credentials for the Okta API), and
- * `{org}/api/v1/sessions/{id}` (GET, DELETE).
+ * `{issuer}/v1/token` (refresh, and client credentials for service apps), `{issuer}/v1/logout`
+ * (RP-initiated logout), `{org}/oauth2/v1/token` (client credentials for the Okta API), and
+ * `{org}/api/v1/sessions/{id}` (GET, DELETE, POST `…/lifecycle/refresh`). The authorization
+ * endpoint is advertised (clients need it in the metadata) but not served: sign users in with
+ * {@link OktaModel.login}.
  */
 export class OktaModel {
   readonly issuer: string;
@@ -51,11 +62,13 @@ export class OktaModel {
   readonly clientSecret: string;
   readonly apiToken: string;
   readonly jwksUri: string;
-  readonly calls: Record<MockEndpoint, number> = { discovery: 0, jwks: 0, introspect: 0, sessions: 0, token: 0, revoke: 0 };
+  readonly calls: Record<MockEndpoint, number> = { discovery: 0, jwks: 0, introspect: 0, sessions: 0, token: 0, revoke: 0, logout: 0 };
   /** The last 1000 requests answered, oldest first. */
   readonly requests: RecordedRequest[] = [];
   /** Refresh tokens are rotated on use (Okta's default for SPAs). */
   rotateRefreshTokens = true;
+  /** How long a rotated refresh token still works after its first use, in seconds; see {@link OktaModelOptions.refreshTokenGrace}. */
+  refreshTokenGrace: number;
   private readonly keys: KeyRing;
   private readonly tokens: TokenLedger;
   private readonly sessions: SessionsApi;
@@ -72,15 +85,18 @@ export class OktaModel {
     this.clientSecret = options.clientSecret ?? randomBytes(24).toString('base64url');
     this.apiToken = options.apiToken ?? `00${randomBytes(20).toString('base64url')}`;
     this.jwksMaxAge = options.jwksMaxAge ?? 3600;
+    const grace = options.refreshTokenGrace ?? 30;
+    if (!(Number.isInteger(grace) && grace >= 0 && grace <= 60)) throw new TypeError('mockOkta: "refreshTokenGrace" must be a whole number of seconds from 0 to 60, as Okta allows');
+    this.refreshTokenGrace = grace;
     const clock = options.clock ?? Date.now;
     const base = endpointBase(this.issuer);
     this.jwksUri = `${base}/v1/keys`;
     this.keys = new KeyRing(options.algorithms ?? ['RS256']);
-    this.tokens = new TokenLedger({ issuer: this.issuer, audience: this.audience, clientId: this.clientId, keys: this.keys, clock });
-    this.sessions = new SessionsApi({ apiToken: this.apiToken, clock });
+    this.tokens = new TokenLedger({ issuer: this.issuer, audience: this.audience, clientId: this.clientId, keys: this.keys, clock, refreshGrace: () => this.refreshTokenGrace });
+    this.sessions = new SessionsApi({ apiToken: this.apiToken, orgUrl: this.orgUrl, clock });
     this.clients = new ClientAuthenticator({ clientId: this.clientId, clientSecret: this.clientSecret, clock });
     this.faults = new Faults(clock);
-    this.server = { issuer: this.issuer, base, orgUrl: this.orgUrl, jwksUri: this.jwksUri, keys: this.keys, tokens: this.tokens, clients: this.clients, sessions: this.sessions };
+    this.server = { issuer: this.issuer, base, orgUrl: this.orgUrl, jwksUri: this.jwksUri, keys: this.keys, tokens: this.tokens, clients: this.clients, sessions: this.sessions, postLogoutRedirectUris: options.postLogoutRedirectUris };
   }
 
   /** Key ids currently published, newest last. */
@@ -219,7 +235,7 @@ export class OktaModel {
     try {
       return this.handleRequest(request);
     } catch {
-      return json(400, { errorCode: 'E0000003', errorSummary: 'The request body was not well-formed.' });
+      return oktaError(400, 'E0000003', 'The request body was not well-formed.');
     }
   }
 
@@ -228,13 +244,20 @@ export class OktaModel {
     return routeRequest(this.server, method, path);
   }
 
-  /** Counts and records a request to one of the endpoints, and answers it with the faults applied. */
+  /**
+   * Counts and records a request to one of the endpoints, and answers it with the faults applied.
+   * Every answer carries a fresh `X-Okta-Request-Id`, as Okta's do.
+   */
   private handleRequest(request: ModelRequest): ModelResponse {
+    const id = requestId();
     const route = this.route(request.method, request.path);
-    if (route === undefined) return json(404, { errorCode: 'E0000022', errorSummary: 'The endpoint does not exist.' });
-    const [endpoint, argument] = route;
+    const answer = route === undefined ? oktaError(404, 'E0000022', 'The endpoint does not exist.') : this.answerRoute(route, request, id);
+    return { ...answer, headers: { ...answer.headers, 'x-okta-request-id': id } };
+  }
+
+  private answerRoute([endpoint, argument]: [MockEndpoint, string], request: ModelRequest, id: string): ModelResponse {
     this.calls[endpoint]++;
-    this.requests.push({ ...request, endpoint });
+    this.requests.push({ ...request, endpoint, requestId: id });
     if (this.requests.length > 1000) this.requests.shift();
     return this.faults.respond(endpoint, () => this.answer(endpoint, argument, request));
   }
@@ -254,6 +277,8 @@ export class OktaModel {
         return tokenEndpoint(this.server, request, argument, this.rotateRefreshTokens);
       case 'sessions':
         return this.sessions.answer(request, argument);
+      case 'logout':
+        return logoutEndpoint(this.server, request);
     }
   }
 }

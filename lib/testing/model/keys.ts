@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { SUPPORTED_ALGORITHMS, type Algorithm } from '../../jose/algorithms';
-import { signCompact as signJws } from '../../jose/signature';
+import { signCompact as signJws, verifySignature } from '../../jose/signature';
 
 /** A signing key of the issuer: its `kid`, algorithm, private key and public JWK (as published). */
 export interface SigningKey {
@@ -41,6 +41,24 @@ export class KeyRing {
   /** The newest published key of `alg`, or `undefined` when none is. */
   newestFor(alg: Algorithm): SigningKey | undefined {
     return [...this.keys].reverse().find((k) => k.alg === alg);
+  }
+
+  /**
+   * The claims of a compact JWS signed by a key this ring publishes now (found by `kid`, used with
+   * its own algorithm), or `undefined` when it is not one. Times are not checked.
+   */
+  verify(token: string): Record<string, unknown> | undefined {
+    const [h, p, s, extra] = token.split('.');
+    if (s === undefined || extra !== undefined) return undefined;
+    try {
+      const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as Record<string, unknown>;
+      const key = this.keys.find((k) => k.kid === header.kid && k.alg === header.alg);
+      if (key === undefined || !verifySignature(key.alg, createPublicKey(key.privateKey), `${h}.${p}`, Buffer.from(s, 'base64url'))) return undefined;
+      const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as unknown;
+      return typeof claims === 'object' && claims !== null && !Array.isArray(claims) ? (claims as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Publishes a new key for every algorithm; the old keys stay published unless `removeOld` is set. */

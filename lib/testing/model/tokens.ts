@@ -21,6 +21,8 @@ export interface TokenContext {
   clientId: string;
   keys: KeyRing;
   clock: () => number;
+  /** How long a rotated refresh token may still be used, in seconds (Okta's grace period). */
+  refreshGrace: () => number;
 }
 
 /** The tokens a sign-in or a refresh hands out. */
@@ -97,35 +99,67 @@ export class TokenLedger {
     this.revoked.add(typeof jti === 'string' ? jti : token);
   }
 
-  /** An access token with `claims` in refresh-token family `family`, a refresh token of that family, and an ID token. */
+  /**
+   * An access token with `claims` in refresh-token family `family`, a refresh token of that family,
+   * and an ID token. The refresh token keeps the claims without the per-token ones (`jti`, `iat`,
+   * `exp`, `nbf`) and with the sign-in's `auth_time`, so that a refresh issues fresh tokens of the
+   * same authentication.
+   */
   issue(claims: Record<string, unknown>, family: string, expiresIn?: number): IssuedTokens {
     const accessToken = this.accessToken(claims, { expiresIn });
-    const jti = this.lookup(accessToken)?.jti;
-    if (typeof jti === 'string') this.familyOf.set(jti, family);
+    const minted = this.lookup(accessToken)!;
+    if (typeof minted.jti === 'string') this.familyOf.set(minted.jti, family);
     const refreshToken = randomBytes(32).toString('base64url');
-    this.refreshTokens.set(refreshToken, { family, claims });
+    const { jti: _jti, iat: _iat, exp: _exp, nbf: _nbf, ...lasting } = claims;
+    this.refreshTokens.set(refreshToken, { family, claims: { ...lasting, auth_time: minted.auth_time } });
     const now = Math.floor(this.context.clock() / 1000);
     const key = this.context.keys.newest();
-    const idToken = signCompact({ kid: key.kid, alg: key.alg }, { iss: this.context.issuer, aud: this.context.clientId, sub: typeof claims.uid === 'string' ? claims.uid : '00u1a2b3c4d5e6f7g8h9', iat: now, exp: now + 3600, ...(claims.sid ? { sid: claims.sid } : {}) }, key.alg, key.privateKey);
+    const idToken = signCompact(
+      { kid: key.kid, alg: key.alg },
+      strip({ iss: this.context.issuer, aud: this.context.clientId, sub: typeof claims.uid === 'string' ? claims.uid : '00u1a2b3c4d5e6f7g8h9', iat: now, exp: now + 3600, auth_time: minted.auth_time, jti: `ID.${randomUUID()}`, sid: claims.sid || undefined }),
+      key.alg,
+      key.privateKey,
+    );
     return { accessToken, refreshToken, idToken };
   }
 
   /**
    * Redeems a refresh token for new tokens of its family, or says why it cannot be. With `rotate`,
-   * each refresh token works once and reusing it revokes the whole family, as Okta does past the
-   * grace period; without, the presented one stays the refresh token to use.
+   * each refresh token is replaced on use; the used one still works for the grace period (Okta's
+   * default 30 s; see {@link TokenContext.refreshGrace}), and using it after that revokes the whole
+   * family, as Okta does. Without `rotate`, the presented one stays the refresh token to use.
+   * @see https://developer.okta.com/docs/guides/refresh-tokens/main/#refresh-token-reuse-detection
    */
   redeem(presented: string, rotate: boolean): { tokens: IssuedTokens; claims: Record<string, unknown> } | { invalid: string } {
     const record = this.refreshTokens.get(presented);
     if (record === undefined || this.revokedFamilies.has(record.family)) return { invalid: 'The refresh token is invalid or expired.' };
-    if (record.usedAt !== undefined) {
+    const now = this.context.clock();
+    if (record.usedAt !== undefined && now - record.usedAt > this.context.refreshGrace() * 1000) {
       this.revokedFamilies.add(record.family);
       return { invalid: 'The refresh token was already used; the token family is revoked.' };
     }
-    if (rotate) record.usedAt = this.context.clock();
+    if (rotate) record.usedAt ??= now;
     const tokens = this.issue(record.claims, record.family);
     if (!rotate) this.refreshTokens.delete(tokens.refreshToken);
     return { tokens, claims: record.claims };
+  }
+
+  /**
+   * A client credentials access token for a service app at the custom authorization server, as
+   * Okta mints it: `sub` and `cid` the client id, `scp` the granted scopes, no `uid` or `auth_time`.
+   */
+  serviceToken(clientId: string, scopes: string[]): string {
+    return this.accessToken({ sub: clientId, cid: clientId, scp: scopes, uid: undefined, auth_time: undefined }, {});
+  }
+
+  /**
+   * The claims of an ID token this issuer signed for its client (`iss`, `aud`, signature by a
+   * published key), whether or not it has expired: what `id_token_hint` needs. `undefined` otherwise.
+   * @see https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout
+   */
+  idTokenHint(token: string): Record<string, unknown> | undefined {
+    const claims = this.context.keys.verify(token);
+    return claims !== undefined && claims.iss === this.context.issuer && claims.aud === this.context.clientId ? claims : undefined;
   }
 
   /**
