@@ -6,7 +6,7 @@ import okta from '@okta/okta-sdk-nodejs';
 import { OktaAuth } from '@okta/okta-auth-js';
 import { createGuard, type Guard } from 'tokengate';
 import { protect } from 'tokengate/express';
-import { createKeyPair, startDevIssuer, type DevIssuer } from 'tokengate/testing';
+import { createKeyPair, mockOkta, startDevIssuer, type DevIssuer } from 'tokengate/testing';
 
 // The testing kit against the clients users' suites run: openid-client 6, Okta's Node SDK 8 and
 // okta-auth-js 8, each over real HTTP to the dev issuer (the same model mockOkta() serves).
@@ -67,6 +67,19 @@ describe('client credentials at the custom authorization server (openid-client)'
     const introspection = await oidc.tokenIntrospection(await discover(), tokens.access_token);
     expect(introspection).toMatchObject({ active: true, client_id: '0oaservice1234567890', scope: 'orders:read orders:write' });
     await expect(guard().verifyToken(tokens.access_token, { scopes: ['orders:write'] })).resolves.toMatchObject({ clientId: '0oaservice1234567890' });
+  });
+
+  test('the same through mockOkta (nock), over https as with Okta itself', async () => {
+    const mocked = mockOkta();
+    try {
+      const config = await oidc.discovery(new URL(mocked.issuer), mocked.clientId, undefined, oidc.ClientSecretPost(mocked.clientSecret));
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'orders:read' });
+      const made = createGuard({ issuer: mocked.issuer, audience: mocked.audience });
+      guards.push(made);
+      await expect(made.verifyToken(tokens.access_token, { scopes: ['orders:read'] })).resolves.toMatchObject({ subject: mocked.clientId });
+    } finally {
+      mocked.close();
+    }
   });
 
   test('no scope, or a user scope, is invalid_scope; a wrong secret is invalid_client', async () => {
