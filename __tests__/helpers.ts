@@ -118,7 +118,7 @@ export function expectMalformedAnswer(res: { status: number; headers: Record<str
   const message = 'The token is not a JWT: it must have three dot-separated parts';
   expect(res.status).toBe(401);
   expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
-  expect(res.headers['www-authenticate']).toBe(`Bearer realm="api", error="invalid_token", error_description="${message}"`);
+  expect(res.headers['www-authenticate']).toBe(`Bearer realm="api", error="invalid_token", error_description="${message}", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"`);
   expect(res.body).toEqual({ error: 'invalid_token', code: 'ERR_TOKEN_MALFORMED', error_description: message });
   for (const [name, value] of Object.entries(kept)) expect(res.headers[name]).toBe(value);
 }

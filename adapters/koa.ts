@@ -1,5 +1,5 @@
 import type { Context, Middleware } from 'koa';
-import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type Policy, type TokenSet } from '../lib';
+import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type Policy, type RequestLike, type TokenSet } from '../lib';
 import { mount, routes, setAnswerHeaders } from './shared';
 
 declare module 'koa' {
@@ -56,6 +56,8 @@ export function protect(guardOrOptions: Guard | GuardOptions, policy?: Policy, o
         auth = done.auth;
       } else {
         const refresh = hooks?.getRefreshToken && { getRefreshToken: (expired: Readonly<JwtClaims>) => hooks.getRefreshToken!(ctx, expired) };
+        // A mounted app (koa-mount) rewrites req.url; a DPoP proof names the URL as received.
+        if (ctx.req.headers.dpop !== undefined) (ctx.req as RequestLike).originalUrl = ctx.originalUrl;
         const handled = await guard.handle(ctx.req, rules, refresh);
         auth = handled.auth;
         if (handled.tokens !== undefined) {

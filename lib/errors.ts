@@ -45,10 +45,33 @@ export type AuthErrorCode =
   | 'ERR_SESSION_NOT_ACTIVE'
   | 'ERR_INTROSPECTION_UNAVAILABLE'
   | 'ERR_SESSIONS_UNAVAILABLE'
-  | 'ERR_SESSION_STORE_UNAVAILABLE';
+  | 'ERR_SESSION_STORE_UNAVAILABLE'
+  | 'ERR_DPOP_REQUIRED'
+  | 'ERR_DPOP_BOUND_TOKEN_AS_BEARER'
+  | 'ERR_DPOP_KEY_MISMATCH'
+  | 'ERR_DPOP_PROOF_MISSING'
+  | 'ERR_DPOP_PROOF_MALFORMED'
+  | 'ERR_DPOP_PROOF_ALG'
+  | 'ERR_DPOP_PROOF_KEY'
+  | 'ERR_DPOP_PROOF_SIGNATURE'
+  | 'ERR_DPOP_PROOF_MISMATCH'
+  | 'ERR_DPOP_PROOF_STALE'
+  | 'ERR_DPOP_PROOF_REPLAYED'
+  | 'ERR_DPOP_NONCE';
 
-/** The RFC 6750 section 3.1 error values. */
-export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+/** The RFC 6750 section 3.1 error values, and RFC 9449's two for DPoP proofs. */
+export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof' | 'use_dpop_nonce';
+
+/**
+ * The challenges of a route that accepts DPoP (RFC 9449 section 7.1), set on an error by the guard:
+ * `algs` for the `DPoP` challenge, whether the `Bearer` one is offered too, and which of the two
+ * carries the error (the scheme the request used).
+ */
+export interface DpopChallenge {
+  algs: string;
+  bearer: boolean;
+  errorInDpop: boolean;
+}
 
 /** What every {@link AuthError} subclass constructor accepts besides its message. */
 export interface AuthErrorOptions {
@@ -93,16 +116,28 @@ export abstract class AuthError extends Error {
     return this.status < 500;
   }
 
+  /** Set by the guard on a route that accepts DPoP: the answer then offers the `DPoP` challenge too. */
+  dpop: DpopChallenge | undefined = undefined;
+
   /**
-   * Builds the `WWW-Authenticate` value for this error in the given realm.
+   * Builds the `WWW-Authenticate` value for this error in the given realm: the `Bearer` challenge
+   * (RFC 6750) and, on a route that accepts DPoP, the `DPoP` challenge (RFC 9449), the error in the
+   * one of the scheme the request used.
    * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
    */
   challenge(realm: string): string {
-    let value = `Bearer realm="${quotable(realm)}"`;
-    if (this.error !== undefined) {
-      value += `, error="${this.error}", error_description="${quotable(this.message)}"`;
-    }
-    return value;
+    const params = this.error === undefined ? '' : `, error="${this.error}", error_description="${quotable(this.message)}"${this.extraParams()}`;
+    const bearer = `Bearer realm="${quotable(realm)}"`;
+    const dpop = this.dpop;
+    if (dpop === undefined) return bearer + params;
+    const proof = `DPoP algs="${dpop.algs}"${dpop.errorInDpop ? params : ''}`;
+    return dpop.bearer ? `${bearer}${dpop.errorInDpop ? '' : params}, ${proof}` : proof;
+  }
+
+  /** More challenge parameters after `error_description` (`scope` for insufficient_scope). */
+  protected extraParams(): string {
+    return '';
   }
 }
 
@@ -279,6 +314,77 @@ export class BackendSessionInvalidError extends InvalidTokenError {
   readonly code = 'ERR_BACKEND_SESSION_INVALID';
 }
 
+/** A route that requires DPoP (`dpop: 'required'`) got a token without a proof, or a token not bound to a key. */
+export class DpopRequiredError extends InvalidTokenError {
+  readonly code = 'ERR_DPOP_REQUIRED';
+}
+
+/** A DPoP-bound token (`cnf.jkt`) came with the `Bearer` scheme: without its proof it is refused (RFC 9449 section 7.2). */
+export class DpopBoundTokenAsBearerError extends InvalidTokenError {
+  readonly code = 'ERR_DPOP_BOUND_TOKEN_AS_BEARER';
+}
+
+/** The proof's key is not the one the token is bound to (its JWK thumbprint is not `cnf.jkt`), or the token is bound to none. */
+export class DpopKeyMismatchError extends InvalidTokenError {
+  readonly code = 'ERR_DPOP_KEY_MISMATCH';
+}
+
+/** Base of the 401 `invalid_dpop_proof` errors (RFC 9449 section 7.1). */
+export abstract class DpopProofError extends AuthError {
+  readonly status = 401;
+  override readonly error: BearerErrorValue = 'invalid_dpop_proof';
+}
+
+/** `Authorization: DPoP` came without a `DPoP` proof header. */
+export class DpopProofMissingError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_MISSING';
+}
+
+/** The proof is not one compact JWS of `typ` `dpop+jwt` with `jti`, `htm`, `htu` and `iat`; or several came; or it is too long. */
+export class DpopProofMalformedError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_MALFORMED';
+}
+
+/** The proof's `alg` is not in `dpop.algorithms` (symmetric algorithms and `none` never are), or does not fit its key. */
+export class DpopProofAlgorithmError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_ALG';
+}
+
+/** The proof's `jwk` header is missing, not a supported public key, or carries private key material. */
+export class DpopProofKeyError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_KEY';
+}
+
+/** The proof's signature does not verify with its own `jwk`. */
+export class DpopProofSignatureError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_SIGNATURE';
+}
+
+/** The proof is for another request: `htm` is not the method, `htu` not the URL, or `ath` not the hash of the access token. */
+export class DpopProofMismatchError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_MISMATCH';
+}
+
+/** The proof's `iat` lies outside the accepted window (`dpop.proofMaxAge`, `clockTolerance`). */
+export class DpopProofStaleError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_STALE';
+}
+
+/** The proof's `jti` was seen before: a replayed proof. */
+export class DpopProofReplayedError extends DpopProofError {
+  readonly code = 'ERR_DPOP_PROOF_REPLAYED';
+}
+
+/** Server nonces are on (`dpop.nonces`) and the proof has no current `nonce`: retry with the one in the `DPoP-Nonce` header. */
+export class DpopNonceError extends DpopProofError {
+  readonly code = 'ERR_DPOP_NONCE';
+  override readonly error: BearerErrorValue = 'use_dpop_nonce';
+  constructor(message: string, nonce: string) {
+    super(message);
+    this.headers = { 'DPoP-Nonce': nonce };
+  }
+}
+
 /** Base of the 403 `insufficient_scope` errors. */
 export abstract class ForbiddenError extends AuthError {
   readonly status = 403;
@@ -294,8 +400,8 @@ export class InsufficientScopeError extends ForbiddenError {
     super(message);
     this.scopes = scopes;
   }
-  override challenge(realm: string): string {
-    return `${super.challenge(realm)}, scope="${quotable(this.scopes.join(' '))}"`;
+  protected override extraParams(): string {
+    return `, scope="${quotable(this.scopes.join(' '))}"`;
   }
 }
 
@@ -415,7 +521,19 @@ export type AnyAuthError =
   | RevocationUnavailableError
   | SessionStoreUnavailableError
   | RefreshUnavailableError
-  | CsrfRejectedError;
+  | CsrfRejectedError
+  | DpopRequiredError
+  | DpopBoundTokenAsBearerError
+  | DpopKeyMismatchError
+  | DpopProofMissingError
+  | DpopProofMalformedError
+  | DpopProofAlgorithmError
+  | DpopProofKeyError
+  | DpopProofSignatureError
+  | DpopProofMismatchError
+  | DpopProofStaleError
+  | DpopProofReplayedError
+  | DpopNonceError;
 
 /**
  * A logout token or request the issuer sent (back-channel logout, Universal Logout) was not

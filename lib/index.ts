@@ -7,6 +7,7 @@ export { createGuard } from './guard/create';
 export type { Guard, GuardStats } from './guard/types';
 export type { Handled, RefreshHooks, TokenSet } from './verify/pipeline';
 export type { GuardOptions, CacheOptions, KeySetOptions, Algorithm } from './options';
+export type { DpopOptions } from './options/dpop';
 export { SUPPORTED_ALGORITHMS } from './jose/algorithms';
 export type { RequestLike } from './util/request';
 export type { ClientCredentials, ClientAuthMethod } from './issuer/client-auth';

@@ -19,7 +19,7 @@ test('one line protects every route behind it and sets req.auth', async () => {
   app.get('/other', (req, res) => res.json({ client: req.auth?.clientId }));
 
   await request(app).get('/health').expect(200, 'ok');
-  await request(app).get('/me').expect(401).expect('WWW-Authenticate', 'Bearer realm="api"');
+  await request(app).get('/me').expect(401).expect('WWW-Authenticate', 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
   const token = okta.token({ scp: ['openid', 'orders:read'] });
   await request(app)
     .get('/me')
@@ -48,7 +48,7 @@ test("with errors: 'next', rejections reach the app's own error handler as AuthE
   expect(res.status).toBe(403);
   expect(res.body).toEqual({ mine: true, code: 'ERR_INSUFFICIENT_SCOPE', message: 'The token lacks the scope orders:read' });
   expect(res.headers['www-authenticate']).toBe(
-    'Bearer realm="api", error="insufficient_scope", error_description="The token lacks the scope orders:read", scope="orders:read"',
+    'Bearer realm="api", error="insufficient_scope", error_description="The token lacks the scope orders:read", scope="orders:read", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"',
   );
   expect(reachedErrorHandler).toBe(true);
   expect(reachedHandler).toBe(false);
@@ -79,7 +79,7 @@ test('by default a rejection is answered at once: status, challenge, JSON body, 
 
   const missing = await request(app).get('/orders');
   expect(missing.status).toBe(401);
-  expect(missing.headers['www-authenticate']).toBe('Bearer realm="api"');
+  expect(missing.headers['www-authenticate']).toBe('Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
   expect(missing.body).toEqual({ code: 'ERR_TOKEN_MISSING', error_description: 'No bearer token: send "Authorization: Bearer <token>"' });
 
   const head = await request(app).head('/orders').set('Authorization', 'Bearer not-a-jwt');

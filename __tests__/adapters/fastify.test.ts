@@ -31,7 +31,7 @@ test('the plugin decorates the instance with the guard; a preHandler hook protec
   });
   const served = fastifyServed(app);
   await request(served).get('/health').expect(200, 'ok');
-  await request(served).get('/me').expect(401).expect('WWW-Authenticate', 'Bearer realm="api"');
+  await request(served).get('/me').expect(401).expect('WWW-Authenticate', 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
   const token = okta.token({ scp: ['openid', 'orders:read'] });
   await request(served).get('/me').set('Authorization', `Bearer ${token}`).expect(200, { sub: 'alice@example.com', uid: '00u1a2b3c4d5e6f7g8h9', scopes: ['openid', 'orders:read'] });
   await request(served).get('/me').set('Authorization', `Bearer ${token}`).expect(200);
@@ -60,7 +60,7 @@ test('a route-level preHandler applies its policy: 403 with the scope challenge,
   const served = fastifyServed(app);
   const res = await request(served).get('/orders').set('Authorization', `Bearer ${okta.token()}`);
   expect(res.status).toBe(403);
-  expect(res.headers['www-authenticate']).toBe('Bearer realm="api", error="insufficient_scope", error_description="The token lacks the scope orders:read", scope="orders:read"');
+  expect(res.headers['www-authenticate']).toBe('Bearer realm="api", error="insufficient_scope", error_description="The token lacks the scope orders:read", scope="orders:read", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
   expect(res.body).toEqual({ error: 'insufficient_scope', code: 'ERR_INSUFFICIENT_SCOPE', error_description: 'The token lacks the scope orders:read' });
   await request(served).get('/orders').set('Authorization', `Bearer ${okta.token({ scp: ['orders:read'] })}`).expect(200, { orders: [] });
   const head = await request(served).head('/orders').set('Authorization', 'Bearer not-a-jwt');

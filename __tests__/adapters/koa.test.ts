@@ -17,7 +17,7 @@ test('one line protects the app and sets ctx.state.auth', async () => {
   app.use((ctx) => {
     ctx.body = { sub: ctx.state.auth?.subject, scopes: ctx.state.auth?.scopes };
   });
-  await request(app.callback()).get('/').expect(401).expect('WWW-Authenticate', 'Bearer realm="api"');
+  await request(app.callback()).get('/').expect(401).expect('WWW-Authenticate', 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
   await request(app.callback()).get('/').set('Authorization', `Bearer ${okta.token()}`).expect(200, { sub: 'alice@example.com', scopes: ['openid', 'profile'] });
 });
 

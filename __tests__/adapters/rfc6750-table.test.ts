@@ -16,9 +16,9 @@ interface Row {
 
 let okta: MockOkta;
 const rows: Array<[string, (okta: MockOkta) => Row]> = [
-  ['no Authorization header', () => ({ status: 401, challenge: 'Bearer realm="api"' })],
-  ['another scheme (Basic)', () => ({ authorization: 'Basic YWxpY2U6c2VjcmV0', status: 401, challenge: 'Bearer realm="api"' })],
-  ['Bearer with no token', () => ({ authorization: 'Bearer', status: 400, challenge: /^Bearer realm="api", error="invalid_request", error_description="[^"]+"$/ })],
+  ['no Authorization header', () => ({ status: 401, challenge: 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"' })],
+  ['another scheme (Basic)', () => ({ authorization: 'Basic YWxpY2U6c2VjcmV0', status: 401, challenge: 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"' })],
+  ['Bearer with no token', () => ({ authorization: 'Bearer', status: 400, challenge: /^Bearer realm="api", error="invalid_request", error_description="[^"]+", DPoP algs="[^"]+"$/ })],
   ['two tokens in one header', (o) => ({ authorization: `Bearer ${o.token()}, Bearer ${o.token()}`, status: 400, challenge: /error="invalid_request"/ })],
   ['two Authorization headers', (o) => ({ authorization: [`Bearer ${o.token()}`, `Bearer ${o.token()}`], status: 400, challenge: /error="invalid_request"/ })],
   ['token in the query string', (o) => ({ query: `access_token=${o.token()}`, status: 400, challenge: /error="invalid_request"/ })],
@@ -30,7 +30,7 @@ const rows: Array<[string, (okta: MockOkta) => Row]> = [
   ['valid token', (o) => ({ authorization: `Bearer ${o.token()}`, status: 200 })],
   ['scheme in lower case', (o) => ({ authorization: `bearer ${o.token()}`, status: 200 })],
   ['scheme in mixed case', (o) => ({ authorization: `bEaReR ${o.token()}`, status: 200 })],
-  ['a scheme one letter away from Bearer', (o) => ({ authorization: `Bearez ${o.token()}`, status: 401, challenge: 'Bearer realm="api"' })],
+  ['a scheme one letter away from Bearer', (o) => ({ authorization: `Bearez ${o.token()}`, status: 401, challenge: 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"' })],
   ['expired token', (o) => ({ authorization: `Bearer ${o.token({}, { expiresIn: -120 })}`, status: 401, challenge: /error="invalid_token", error_description="The token expired \d+ seconds ago"/ })],
   ['wrong audience', (o) => ({ authorization: `Bearer ${o.token({ aud: 'api://other' })}`, status: 401, challenge: /error="invalid_token"/ })],
   ['wrong issuer', (o) => ({ authorization: `Bearer ${o.token({ iss: 'https://evil.example.com/oauth2/default' })}`, status: 401, challenge: /error="invalid_token"/ })],
@@ -39,7 +39,7 @@ const rows: Array<[string, (okta: MockOkta) => Row]> = [
   ['tampered payload', (o) => ({ authorization: `Bearer ${tamper(o.token())}`, status: 401, challenge: /error="invalid_token", error_description="The token signature is invalid"/ })],
   ['signed by a key the issuer never published', (o) => ({ authorization: `Bearer ${o.token({}, { unpublishedKey: true })}`, status: 401, challenge: /error="invalid_token"/ })],
   ['unknown kid', (o) => ({ authorization: `Bearer ${o.token({}, { header: { kid: 'retired-key' } })}`, status: 401, challenge: /error="invalid_token"/ })],
-  ['missing both required scopes', (o) => ({ path: '/api/orders', authorization: `Bearer ${o.token()}`, status: 403, challenge: /error="insufficient_scope", error_description="[^"]+", scope="orders:read orders:write"$/ })],
+  ['missing both required scopes', (o) => ({ path: '/api/orders', authorization: `Bearer ${o.token()}`, status: 403, challenge: /error="insufficient_scope", error_description="[^"]+", scope="orders:read orders:write", DPoP algs="[^"]+"$/ })],
   ['missing one required scope', (o) => ({ path: '/api/orders', authorization: `Bearer ${o.token({ scp: ['orders:read'] })}`, status: 403, challenge: /scope="orders:read orders:write"/ })],
   ['all required scopes (scp array)', (o) => ({ path: '/api/orders', authorization: `Bearer ${o.token({ scp: ['orders:read', 'orders:write'] })}`, status: 200 })],
   ['all required scopes (RFC 9068 scope string)', (o) => ({ path: '/api/orders', authorization: `Bearer ${o.token({ scp: undefined, scope: 'orders:write orders:read' })}`, status: 200 })],

@@ -74,5 +74,5 @@ test('examples/jest-with-mock-okta: 200 with orders:read, 401 without a token', 
   });
   const missing = await call(`${base}/orders`);
   expect(missing.status).toBe(401);
-  expect(missing.challenge).toBe('Bearer realm="api"');
+  expect(missing.challenge).toBe('Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
 });

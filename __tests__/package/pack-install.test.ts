@@ -110,7 +110,7 @@ test("the README's quick start runs from the installed package: 401 without a to
 
   const anonymous = await fetch(`${url}/me`, { signal: AbortSignal.timeout(10_000) });
   expect(anonymous.status).toBe(401);
-  expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="api"');
+  expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
 
   const signedIn = await fetch(`${url}/me`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
   expect(signedIn.status).toBe(200);

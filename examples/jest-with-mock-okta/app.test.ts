@@ -20,7 +20,7 @@ test('a token with orders:read gets the orders', async () => {
 test('no token is a 401 with a bare Bearer challenge', async () => {
   const res = await request(app).get('/orders');
   expect(res.status).toBe(401);
-  expect(res.headers['www-authenticate']).toBe('Bearer realm="api"');
+  expect(res.headers['www-authenticate']).toBe('Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
 });
 
 test('a token without the scope is a 403 insufficient_scope', async () => {

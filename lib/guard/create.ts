@@ -12,6 +12,7 @@ import type { RevocationKind } from '../revocation/denylist';
 import { SharedDenylist } from '../revocation/shared';
 import { BackendSessions } from '../sessions/backend';
 import { isOktaOrgIssuer } from '../util/urls';
+import { DpopVerifier } from '../verify/dpop';
 import { Pipeline } from '../verify/pipeline';
 import type { AuthResult } from '../verify/result';
 import { TokenCache } from '../verify/token-cache';
@@ -68,7 +69,9 @@ export function createGuard(input: GuardOptions): Guard {
       limits: options.endpoints.limits,
       verify: (token) => verifier.verify(token),
     });
-  const pipeline = new Pipeline({ verifier, liveness, refresher, denylist, rules, maxTokenLength: rules.maxTokenLength, refreshWindow: options.refresh.window, policy: options.policy, clock });
+  const claimOnce = store?.claimOnce === undefined ? undefined : store.claimOnce.bind(store);
+  const dpop = new DpopVerifier(options.dpop, claimOnce, clock);
+  const pipeline = new Pipeline({ verifier, liveness, refresher, denylist, rules, maxTokenLength: rules.maxTokenLength, refreshWindow: options.refresh.window, policy: options.policy, dpop, clock });
   const backendSessions = options.backendSessions && new BackendSessions(options.backendSessions, clock);
 
   // A `sub` entry also refuses tokens dated up to clockTolerance after it, which live that much longer.
@@ -124,6 +127,7 @@ export function createGuard(input: GuardOptions): Guard {
     sessionClaim: options.sessionClaim,
     revocationLifetime,
     refreshes: () => refresher?.calls ?? 0,
+    dpopAlgs: dpop.algs,
   });
   return guard;
 }

@@ -1,4 +1,4 @@
-import { AuthError, MalformedRequestError, TokenTooLargeError } from '../errors';
+import { AuthError, DpopProofError, MalformedRequestError, TokenTooLargeError } from '../errors';
 import type { KeySet } from '../issuer/key-set';
 import type { HttpClient } from '../issuer/http';
 import type { Liveness } from '../liveness/liveness';
@@ -10,6 +10,7 @@ import type { BackendSessions } from '../sessions/backend';
 import type { BackendSessionData } from '../sessions/store';
 import { ownClaim } from '../util/claims';
 import type { RequestLike } from '../util/request';
+import { usesDpopScheme, type DpopMode } from '../verify/dpop';
 import type { Handled, Pipeline, RefreshHooks, TokenSet } from '../verify/pipeline';
 import type { Policy } from '../verify/policy';
 import type { AuthResult } from '../verify/result';
@@ -38,6 +39,8 @@ export interface GuardParts {
   /** The longest a token issued now can still be accepted, seconds: the default life of a revocation. */
   revocationLifetime: number;
   refreshes: () => number;
+  /** The `algs` of the `DPoP` challenge. */
+  dpopAlgs: string;
 }
 
 /**
@@ -59,9 +62,10 @@ export class TokenGuard implements Guard {
 
   async verify(request: RequestLike, policy?: Policy): Promise<AuthResult> {
     try {
-      return await this.parts.pipeline.run(this.parts.pipeline.bearer(request), policy);
+      const { token, dpop } = this.parts.pipeline.credential(request, policy);
+      return await this.parts.pipeline.run(token, policy, request, dpop);
     } catch (error) {
-      throw this.challenge(error);
+      throw this.challenge(error, request, policy);
     }
   }
 
@@ -80,14 +84,16 @@ export class TokenGuard implements Guard {
     const { pipeline, verifier, backendSessions: sessions, liveness } = this.parts;
     try {
       if (sessions?.carries(request)) return await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
-      const token = pipeline.bearer(request);
+      const { token, dpop } = pipeline.credential(request, policy);
       try {
-        return { auth: await pipeline.run(token, policy) };
+        return { auth: await pipeline.run(token, policy, request, dpop) };
       } catch (error) {
+        // A DPoP-bound token is never refreshed here: its new tokens would need the client's key.
+        if (dpop) throw error;
         return await pipeline.recover(token, policy, hooks, error);
       }
     } catch (error) {
-      throw this.challenge(error);
+      throw this.challenge(error, request, policy);
     }
   }
 
@@ -97,7 +103,7 @@ export class TokenGuard implements Guard {
       const auth = this.parts.pipeline.handleSync(request, policy);
       return auth === undefined ? undefined : { auth };
     } catch (error) {
-      throw this.challenge(error);
+      throw this.challenge(error, request, policy);
     }
   }
 
@@ -192,12 +198,30 @@ export class TokenGuard implements Guard {
     }
   }
 
-  /** Adds the realm's `WWW-Authenticate` challenge to an {@link AuthError}; other errors pass unchanged. */
-  private challenge(error: unknown): unknown {
+  /**
+   * Adds the realm's `WWW-Authenticate` challenge to an {@link AuthError}; other errors pass
+   * unchanged. Where the route accepts DPoP (the `policy`'s `dpop`, `'allowed'` by default), the
+   * `DPoP` challenge is offered too, carrying the error when the request used that scheme.
+   */
+  private challenge(error: unknown, request?: RequestLike, policy?: Policy): unknown {
     if (error instanceof AuthError) {
+      const mode = safeMode(this.parts.pipeline, policy);
+      if (mode !== 'off') {
+        const bearer = mode === 'allowed';
+        error.dpop = { algs: this.parts.dpopAlgs, bearer, errorInDpop: !bearer || error instanceof DpopProofError || (request !== undefined && usesDpopScheme(request)) };
+      }
       const value = error.challenge(this.realm);
       if (value !== '') error.headers = { ...error.headers, 'WWW-Authenticate': value };
     }
     return error;
+  }
+}
+
+/** A route's DPoP mode for its challenge; a policy that does not even compile has none to offer. */
+function safeMode(pipeline: Pipeline, policy: Policy | undefined): DpopMode {
+  try {
+    return pipeline.dpopMode(policy);
+  } catch {
+    return 'off';
   }
 }

@@ -9,8 +9,10 @@ import type { ResolvedRevocation, RevocationOptions } from '../revocation/denyli
 import type { BackendSessionOptions, ResolvedBackendSessions } from '../sessions/store';
 import { normalizeTyp } from '../util/claims';
 import { definePolicy, type Policy } from '../verify/policy';
+import type { ResolvedDpop } from '../verify/dpop';
 import type { TokenRules } from '../verify/verifier';
 import { resolveBackendSessions, resolveEndpoints, resolveIntrospection, resolveRevocation, resolveSessions, type ResolvedEndpoints } from './features';
+import { resolveDpop, type DpopOptions } from './dpop';
 import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, url } from './validate';
 
 export { SUPPORTED_ALGORITHMS, type Algorithm };
@@ -85,6 +87,8 @@ export interface GuardOptions {
   refreshWindow?: number;
   /** The denylist consulted on every request (logout, back-channel logout), and its shared store. */
   revocation?: RevocationOptions;
+  /** DPoP (RFC 9449) proof checking; where it applies is the policy's `dpop` (default `'allowed'`). */
+  dpop?: DpopOptions;
   /** Backend sessions: an opaque cookie in front of server-side tokens. Default: off. */
   backendSessions?: BackendSessionOptions;
 }
@@ -147,13 +151,14 @@ export interface ResolvedOptions {
    */
   lateness: number;
   revocation: ResolvedRevocation;
+  dpop: ResolvedDpop;
   backendSessions: ResolvedBackendSessions | undefined;
 }
 
 const TOP_LEVEL = [
   'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
   'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent', 'introspection', 'sessions', 'policy',
-  'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions',
+  'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions', 'dpop',
 ];
 const CACHE_KEYS = ['max', 'maxTokenLength'];
 const KEY_SET_KEYS = [
@@ -271,6 +276,7 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     lateness: clockTolerance + Math.max(client === undefined ? 0 : refreshWindow, client === undefined || backendSessions === undefined ? 0 : backendSessions.lifetime),
     revocation: resolveRevocation(input.revocation),
     backendSessions,
+    dpop: resolveDpop(input.dpop, clockTolerance),
   };
 }
 

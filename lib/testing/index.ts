@@ -5,6 +5,7 @@
  */
 export { mockOkta, SUPPORTED_NOCK, type MockOkta } from './mock-okta';
 export { startDevIssuer, type DevIssuer } from './dev-issuer';
+export { createDpopProof, dpopThumbprint, publicJwk, type DpopProofOptions } from './dpop';
 export {
   OktaModel,
   signCompact,

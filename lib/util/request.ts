@@ -7,6 +7,10 @@ export interface RequestLike {
   method?: string;
   /** Request target (path and query), read to refuse tokens in the query string. */
   url?: string;
+  /** The target as received, before a router rewrote `url` (Express sets it); read for a DPoP proof's `htu`. */
+  originalUrl?: string;
+  /** The connection; a TLS socket (`encrypted: true`) makes the request's origin `https` for a DPoP proof's `htu`. */
+  socket?: unknown;
   /** Headers with lower-case names, as Node gives them. */
   headers: Record<string, string | string[] | undefined>;
   /**

@@ -7,6 +7,7 @@ import type { SharedDenylist } from '../revocation/shared';
 import { clientIdOf } from '../util/claims';
 import type { RequestLike } from '../util/request';
 import { extractBearer } from './bearer';
+import { checkBearerUse, usesDpopScheme, type DpopMode, type DpopVerifier } from './dpop';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
 import { buildResult, type AuthResult } from './result';
 import type { Verifier } from './verifier';
@@ -46,7 +47,15 @@ export interface PipelineParts {
   refreshWindow: number;
   /** The guard-wide `policy`. */
   policy: Policy | undefined;
+  /** DPoP proofs (RFC 9449). */
+  dpop: DpopVerifier;
   clock: () => number;
+}
+
+/** The access token of a request, and whether it came with the `DPoP` scheme. */
+export interface Credential {
+  token: string;
+  dpop: boolean;
 }
 
 /** Whether a refresh may cure this failure: the token expired, or outlived `maxTokenAge` (an age-based expiry). */
@@ -60,8 +69,9 @@ function notLocal(error: unknown): boolean {
 }
 
 /**
- * One path per request: the bearer token, the verifier (or introspection alone for opaque tokens),
- * the route's policy, then its liveness checks. {@link Pipeline.handleSync} is the same path for
+ * One path per request: the access token (bearer or DPoP), the verifier (or introspection alone
+ * for opaque tokens), how the token was sent (DPoP proof, or none for a token bound to no key), the
+ * route's policy, then its liveness checks. {@link Pipeline.handleSync} is the same path for
  * what needs no waiting.
  */
 export class Pipeline {
@@ -92,10 +102,27 @@ export class Pipeline {
     return extractBearer(request, this.parts.maxTokenLength);
   }
 
-  /** Verifies a token, then applies the route's policy and liveness checks. */
-  async run(token: string, policy: Policy | undefined): Promise<AuthResult> {
+  /** How a route treats DPoP: its policy's `dpop`, `'allowed'` by default. */
+  dpopMode(policy: Policy | undefined): DpopMode {
+    return this.compile(policy)?.dpop ?? 'allowed';
+  }
+
+  /** The access token of a request: `Authorization: DPoP` where the route allows DPoP, else the bearer token. */
+  credential(request: RequestLike, policy: Policy | undefined): Credential {
+    if (usesDpopScheme(request) && this.dpopMode(policy) !== 'off') return { token: this.parts.dpop.token(request, this.parts.maxTokenLength), dpop: true };
+    return { token: this.bearer(request), dpop: false };
+  }
+
+  /**
+   * Verifies a token, checks how it was sent (a DPoP proof for the `DPoP` scheme; no binding, and a
+   * route that does not require DPoP, for a bearer token), then applies the route's policy and
+   * liveness checks. Without a `request`, the token counts as sent as a bearer token.
+   */
+  async run(token: string, policy: Policy | undefined, request?: RequestLike, dpop = false): Promise<AuthResult> {
     const rules = this.compile(policy);
     const result = await this.authenticate(token);
+    if (dpop) await this.parts.dpop.check(request!, result);
+    else checkBearerUse(result, rules?.dpop ?? 'allowed');
     if (rules !== undefined) {
       checkPolicy(result, rules);
       if (Liveness.wanted(rules)) await this.parts.liveness!.check(result, rules);
@@ -109,12 +136,15 @@ export class Pipeline {
    */
   handleSync(request: RequestLike, policy: Policy | undefined): AuthResult | undefined {
     const rules = this.compile(policy);
-    if (rules?.introspect) return undefined;
+    // Introspection, and DPoP proofs (the replay check may ask the shared store), are decided by run().
+    if (rules?.introspect || (usesDpopScheme(request) && rules?.dpop !== 'off')) return undefined;
     const token = this.bearer(request);
     // A strict route is decided here only for a token already verified: a new one goes to run(),
     // which verifies it once while it asks Okta.
     const auth = this.parts.verifier.verifySync(token, rules?.session === 'strict', this.opaque);
-    if (auth === undefined || rules === undefined) return auth;
+    if (auth === undefined) return auth;
+    checkBearerUse(auth, rules?.dpop ?? 'allowed');
+    if (rules === undefined) return auth;
     checkPolicy(auth, rules);
     return !Liveness.wanted(rules) || this.parts.liveness!.checkSync(auth, rules) ? auth : undefined;
   }

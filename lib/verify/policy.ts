@@ -36,6 +36,14 @@ export interface Policy {
    * a `fail-open` event is emitted. Never applies to the key set: an unverifiable signature is never let through.
    */
   failMode?: 'closed' | 'open';
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449). `'allowed'` (the default): `Authorization: DPoP`
+   * with a valid `DPoP` proof, or `Bearer` for a token not bound to a key; `'required'`: only
+   * DPoP-bound tokens with their proof; `'off'`: only `Bearer`. Whatever the mode, a bound token
+   * (`cnf.jkt`) sent as `Bearer` is refused (401 `ERR_DPOP_BOUND_TOKEN_AS_BEARER`).
+   * @see https://www.rfc-editor.org/rfc/rfc9449
+   */
+  dpop?: 'required' | 'allowed' | 'off';
 }
 
 /** One expected claim value, or a predicate over it. */
@@ -43,7 +51,7 @@ export type ClaimExpectation = string | number | boolean | ((value: unknown, cla
 
 /** RFC 6749 section 3.3 `scope-token`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
-const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode'];
+const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode', 'dpop'];
 const compiled = new WeakMap<object, Policy>();
 
 /**
@@ -76,12 +84,16 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
   if (policy.failMode !== undefined && policy.failMode !== 'closed' && policy.failMode !== 'open') {
     throw new TypeError('tokengate: policy "failMode" must be "closed" or "open"');
   }
+  if (policy.dpop !== undefined && policy.dpop !== 'required' && policy.dpop !== 'allowed' && policy.dpop !== 'off') {
+    throw new TypeError('tokengate: policy "dpop" must be "required", "allowed" or "off"');
+  }
   const frozen: Policy = Object.freeze({
     scopes: policy.scopes === undefined ? undefined : Object.freeze([...policy.scopes]),
     claims: policy.claims === undefined ? undefined : Object.freeze({ ...policy.claims }),
     introspect: policy.introspect,
     session: policy.session,
     failMode: policy.failMode,
+    dpop: policy.dpop,
   });
   compiled.set(policy, frozen);
   compiled.set(frozen, frozen);

@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { dpopThumbprint } from '../dpop';
 import type { Algorithm } from '../../jose/algorithms';
 import { newKey, signCompact, type KeyRing } from './keys';
 
@@ -12,6 +13,8 @@ export interface TokenOptions {
   header?: Record<string, unknown>;
   /** Sign with a fresh key that is not in the JWKS (same `kid` as the published one unless `header.kid` says otherwise). */
   unpublishedKey?: boolean;
+  /** Bind the token to this client key (DPoP, RFC 9449): `cnf.jkt` is its thumbprint. A private key gives its public half. */
+  dpop?: KeyObject;
 }
 
 /** What the ledger needs of the model: who issues the tokens, their default audience and client, its keys and clock. */
@@ -59,7 +62,7 @@ export class TokenLedger {
     const published = this.context.keys.newestFor(alg);
     if (published === undefined) throw new TypeError(`mockOkta: no published key for ${alg}; pass it in "algorithms"`);
     const key = options.unpublishedKey ? { ...newKey(alg, true), kid: published.kid } : published;
-    const payload = this.claimsFor(claims, options.expiresIn);
+    const payload = this.claimsFor(options.dpop === undefined ? claims : { cnf: { jkt: dpopThumbprint(options.dpop) }, ...claims }, options.expiresIn);
     if (typeof payload.jti === 'string') this.minted.set(payload.jti, payload);
     const header = strip({ kid: key.kid, alg: key.alg, ...options.header });
     return signCompact(header, payload, key.alg, key.privateKey);
