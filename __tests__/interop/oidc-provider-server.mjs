@@ -6,6 +6,7 @@
 //   jwt-client     gets RFC 9068 JWT access tokens (typ at+jwt), aud = the requested resource
 //   opaque-client  gets opaque access tokens, which only introspection can validate
 //   orders-api     the protected API itself, which authenticates to the introspection endpoint
+//   dpop-client    like jwt-client; with a DPoP proof at the token endpoint, its tokens are DPoP-bound (cnf.jkt)
 // Resources: api://orders (scopes orders:read orders:write) and api://billing (billing:read).
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -33,13 +34,14 @@ const server = createServer();
 server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
-    clients: [client('jwt-client'), client('opaque-client'), client('orders-api')],
+    clients: [client('jwt-client'), client('opaque-client'), client('orders-api'), client('dpop-client')],
     jwks: { keys: [signingKey] },
     cookies: { keys: [secrets.cookies] },
     ttl: { ClientCredentials: 300 },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {

@@ -3,7 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
+import * as oidc from 'openid-client';
 import request from 'supertest';
 import { createGuard, type Guard } from 'tokengate';
 import { protect } from 'tokengate/express';
@@ -18,6 +21,7 @@ const secrets = {
   'opaque-client': randomBytes(24).toString('base64url'),
   // Characters that RFC 6749 section 2.3.1 makes both sides form-encode in the Basic header.
   'orders-api': `orders api: ${randomBytes(12).toString('base64')}/+&%`,
+  'dpop-client': randomBytes(24).toString('base64url'),
   cookies: randomBytes(24).toString('base64url'),
 };
 
@@ -40,7 +44,7 @@ beforeAll(async () => {
   issuer = JSON.parse(line).issuer;
   metadata = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as typeof metadata;
 
-  jwtGuard = createGuard({ issuer, audience: 'api://orders', typ: 'at+jwt', clientIds: ['jwt-client'] });
+  jwtGuard = createGuard({ issuer, audience: 'api://orders', typ: 'at+jwt', clientIds: ['jwt-client', 'dpop-client'] });
   introspectionGuard = createGuard({
     issuer,
     audience: 'api://orders',
@@ -50,6 +54,9 @@ beforeAll(async () => {
   app = express();
   app.get('/orders', protect(jwtGuard, { scopes: ['orders:read'] }), (req, res) => {
     res.json({ client: req.auth!.clientId, scopes: req.auth!.scopes });
+  });
+  app.get('/orders/bound', protect(jwtGuard, { dpop: 'required', scopes: ['orders:read'] }), (req, res) => {
+    res.json({ client: req.auth!.clientId, jkt: (req.auth!.claims.cnf as { jkt: string }).jkt });
   });
   app.get('/orders/live', protect(introspectionGuard, { introspect: true, scopes: ['orders:read'] }), (req, res) => {
     res.json({ client: req.auth!.clientId, scopes: req.auth!.scopes });
@@ -139,4 +146,59 @@ test('oidc-provider does not introspect its own JWT access tokens, so an introsp
   } finally {
     await guard.close();
   }
+});
+
+describe('DPoP: a bound token from oidc-provider, proofs from openid-client', () => {
+  let server: Server;
+  let base: string;
+  let config: oidc.Configuration;
+
+  beforeAll(async () => {
+    server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    config = await oidc.discovery(new URL(issuer), 'dpop-client', secrets['dpop-client'], undefined, { execute: [oidc.allowInsecureRequests] });
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test('openid-client gets a DPoP-bound token and calls a route that requires DPoP: 200; the proof cannot be replayed, nor the token sent as Bearer', async () => {
+    const keyPair = await oidc.randomDPoPKeyPair('ES256');
+    const DPoP = oidc.getDPoPHandle(config, keyPair);
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'orders:read', resource: 'api://orders' }, { DPoP });
+    expect(tokens.token_type).toBe('dpop');
+    const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString());
+    expect(claims.cnf.jkt).toMatch(/^[\w-]{43}$/);
+
+    const proofs: string[] = [];
+    const seen: oidc.CustomFetch = async (url, init) => {
+      proofs.push(new Headers(init.headers).get('dpop')!);
+      return fetch(url, init as RequestInit);
+    };
+    config[oidc.customFetch] = seen;
+    const response = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${base}/orders/bound?page=2`), 'GET', null, undefined, { DPoP });
+    delete config[oidc.customFetch];
+    expect(proofs).toHaveLength(1);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ client: 'dpop-client', jkt: claims.cnf.jkt });
+
+    const replay = await fetch(`${base}/orders/bound`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proofs[0] } });
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { code: string }).code).toBe('ERR_DPOP_PROOF_REPLAYED');
+    const asBearer = await fetch(`${base}/orders`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(asBearer.status).toBe(401);
+    expect(((await asBearer.json()) as { code: string }).code).toBe('ERR_DPOP_BOUND_TOKEN_AS_BEARER');
+  });
+
+  test('a proof from another openid-client key pair is refused as a key mismatch', async () => {
+    const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'orders:read', resource: 'api://orders' }, { DPoP });
+    const thief = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+    const response = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${base}/orders/bound`), 'GET', null, undefined, { DPoP: thief }).catch((error: { response?: Response }) => error.response!);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^DPoP algs="[^"]+", error="invalid_token"/);
+  });
 });
