@@ -1,5 +1,5 @@
 'use strict';
-// Micro benchmark (issue 3): `npm run bench:micro` (node --expose-gc bench/micro.js).
+// Micro benchmark: `npm run bench:micro` (node --expose-gc bench/micro.js).
 //
 // 1. Per-token cost on one core of tokengate's verification (guard.verifyToken on never-seen tokens,
 //    on cache hits, on bad signatures and on malformed tokens) next to raw `crypto.verify` and jose's
@@ -238,7 +238,6 @@ async function main() {
   const defaultBound = memory.find((m) => m.cacheMax === 10_000);
 
   const result = {
-    issue: 3,
     command: `npm run bench:micro -- ${argv.join(' ')}`.trim(),
     machine,
     tokengate: provenance,

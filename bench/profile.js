@@ -1,5 +1,5 @@
 'use strict';
-// CPU profile of one contestant under one workload (issue 3: "where the remaining time goes").
+// CPU profile of one contestant under one workload: where a contestant's time goes.
 //
 //   npm run bench:profile -- --contestant tokengate-express --workload cold [--duration 10]
 //

@@ -1,5 +1,5 @@
 'use strict';
-// Macro benchmark (issue 3): `npm run bench` [-- --rounds 3 --duration 5 --warmup 1 --quick ...]
+// Macro benchmark: `npm run bench` [-- --rounds 3 --duration 5 --warmup 1 --quick ...]
 //
 // Every contestant is an HTTP server in its own process pinned to one core; autocannon runs in this
 // process, pinned to the other core. Workloads x contestants are interleaved over several rounds and
@@ -157,7 +157,6 @@ async function main() {
 
     const summary = summarise(contestants, cells, config);
     const result = {
-      issue: 3,
       command: `npm run bench -- ${argv.join(' ')}`.trim(),
       machine,
       tokengate: provenance,
@@ -239,7 +238,7 @@ function summarise(contestants, cells, config) {
   return summary;
 }
 
-/** Targets of issue 3 for our contestants, and whether we are ahead of every peer of the same framework. */
+/** Our contestants against TARGETS (and AIMS), and whether each is ahead of every peer of the same framework. */
 function checks(contestants, summary, config) {
   const out = [];
   for (const ours of contestants.filter((c) => c.ours)) {
@@ -300,7 +299,7 @@ function markdown(result) {
     }
   }
   lines.push('');
-  lines.push('### Targets (issue 3)');
+  lines.push('### Targets');
   lines.push('');
   lines.push('| contestant | workload | ratio | CPU ratio | target | best peer | ahead of peers | verdict |');
   lines.push('|---|---|---:|---:|---:|---|---|---|');

@@ -1,5 +1,5 @@
 'use strict';
-// `npm run bench:strict` — issue 4's workload: a strict-session route (`session: 'strict'`) against
+// `npm run bench:strict` — a strict-session route (`session: 'strict'`) against
 // a loopback Okta whose Sessions API answers after 50 ms, next to bare Express. Reports the
 // throughput ratio (target >= 0.90x bare, warm: 50 tokens / 50 sessions reused) and the most
 // Sessions API calls for one session id in any 30 s window, from the times each strict server's

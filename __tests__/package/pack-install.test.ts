@@ -8,7 +8,8 @@ import { join } from 'node:path';
  * tarball installed into an empty project that has tokengate's dependencies and express but no
  * nock, the README's quick start run from there, and a TypeScript consumer with `"module":
  * "commonjs"` (moduleResolution node10, so the subpaths resolve through `typesVersions`) compiled
- * with the repository's tsc. No network: the tarball is unpacked into node_modules/tokengate (what
+ * with the repository's tsc, then one without `esModuleInterop` under each `moduleResolution` the
+ * README names. No network: the tarball is unpacked into node_modules/tokengate (what
  * `npm install <tarball>` does, without a registry), and the dependencies are symlinks into this
  * repository's node_modules.
  */
@@ -182,3 +183,31 @@ export async function main(): Promise<void> {
   writeFileSync(join(consumer, 'index.ts'), `import { protect } from 'tokengate/express';\nprotect({ issuer: 42 });\n`);
   expect(() => run(process.execPath, [tsc, '-p', consumer], consumer)).toThrow(/TS2322|TS2769|TS2345/);
 }, 90_000);
+
+test('without esModuleInterop, the entry points compile under every moduleResolution: node10 (typesVersions), node16 and nodenext from CommonJS and ESM, bundler (exports)', () => {
+  const consumer = join(app, 'interop');
+  mkdirSync(consumer, { recursive: true });
+  const source = `import { createGuard, AuthError, type AuthResult } from 'tokengate';
+import { protect } from 'tokengate/express';
+import { mockOkta, startDevIssuer } from 'tokengate/testing';
+import { redisRevocationStore } from 'tokengate/redis';
+
+type IsAny<T> = 0 extends 1 & T ? true : false;
+export const resolved: [IsAny<typeof createGuard>, IsAny<typeof protect>, IsAny<typeof mockOkta>, IsAny<typeof redisRevocationStore>, IsAny<AuthResult>] = [false, false, false, false, false];
+export const used = [AuthError, startDevIssuer];
+`;
+  writeFileSync(join(consumer, 'index.ts'), source);
+  writeFileSync(join(consumer, 'index.mts'), source);
+  const settings: Array<[string, string, string]> = [
+    ['commonjs', 'node10', 'index.ts'],
+    ['node16', 'node16', 'index.ts'],
+    ['nodenext', 'nodenext', 'index.ts'],
+    ['nodenext', 'nodenext', 'index.mts'],
+    ['esnext', 'bundler', 'index.ts'],
+  ];
+  for (const [module, moduleResolution, file] of settings) {
+    const compilerOptions = { module, moduleResolution, target: 'ES2022', strict: true, esModuleInterop: false, allowSyntheticDefaultImports: false, skipLibCheck: true, noEmit: true, types: ['node'] };
+    writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: [file] }));
+    expect({ module, moduleResolution, file, output: run(process.execPath, [tsc, '-p', consumer], consumer) }).toEqual({ module, moduleResolution, file, output: '' });
+  }
+}, 120_000);

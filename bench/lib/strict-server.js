@@ -36,7 +36,7 @@ if (mode === 'strict' || mode === 'lax' || mode === 'resident') {
     close: () => client.close(),
   };
   // BENCH_SESSION_TTL and BENCH_UPSTREAM_TIMEOUT (seconds) are for bench/instructions.js, whose
-  // servers run about 50 times slower under valgrind; otherwise the defaults apply (30 s TTL as in the issue).
+  // servers run about 50 times slower under valgrind; otherwise the defaults apply (the sessions' 30 s TTL).
   const timeout = process.env.BENCH_UPSTREAM_TIMEOUT === undefined ? undefined : Number(process.env.BENCH_UPSTREAM_TIMEOUT);
   guard = createGuard({
     issuer: process.env.BENCH_ISSUER,
