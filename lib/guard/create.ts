@@ -5,6 +5,7 @@ import { Refresher } from '../issuer/refresh';
 import { Introspector } from '../liveness/introspection';
 import { Liveness } from '../liveness/liveness';
 import { SessionChecker } from '../liveness/okta-sessions';
+import { PushState } from '../liveness/push-state';
 import type { LogoutContext } from '../logout/logout';
 import type { ReceiverContext } from '../logout/receivers';
 import { resolveOptions, type GuardOptions } from '../options';
@@ -46,7 +47,8 @@ export function createGuard(input: GuardOptions): Guard {
 
   // Liveness first: a guard-wide policy asking for a check it cannot make throws before anything starts.
   const introspector = options.introspection && new Introspector(options.introspection, { issuer, audiences: rules.audiences, clock, onEvent }, http, discovery);
-  const sessions = options.sessions && new SessionChecker(options.sessions, { clock, onEvent }, http);
+  const push = new PushState(onEvent);
+  const sessions = options.sessions && new SessionChecker(options.sessions, { clock, onEvent, push }, http);
   const liveness = introspector || sessions ? new Liveness(introspector, sessions, options.sessionClaim, onEvent) : undefined;
   Liveness.require(liveness, options.policy);
 
