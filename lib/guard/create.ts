@@ -7,6 +7,7 @@ import { Liveness } from '../liveness/liveness';
 import { SessionChecker } from '../liveness/okta-sessions';
 import { PushState } from '../liveness/push-state';
 import type { LogoutContext } from '../logout/logout';
+import type { PushContext } from '../logout/push';
 import type { ReceiverContext } from '../logout/receivers';
 import { resolveOptions, type GuardOptions } from '../options';
 import type { RevocationKind } from '../revocation/denylist';
@@ -88,6 +89,18 @@ export function createGuard(input: GuardOptions): Guard {
     backendSessions: options.backendSessions?.store,
     onEvent,
   };
+  const pushContext: PushContext = {
+    issuer,
+    http,
+    keySetLimits: limits,
+    clockTolerance: rules.clockTolerance,
+    clock,
+    onEvent,
+    denylist,
+    revoke: (kind, value, at) => guard.revokeSince(kind, value, at),
+    backendSessions: options.backendSessions?.store,
+    push,
+  };
   const logout: LogoutContext = {
     issuer,
     sessionClaim: options.sessionClaim,
@@ -122,6 +135,7 @@ export function createGuard(input: GuardOptions): Guard {
     liveness,
     backendSessions,
     receivers,
+    push: pushContext,
     logout,
     sessionClaim: options.sessionClaim,
     revocationLifetime,
