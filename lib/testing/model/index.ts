@@ -7,6 +7,7 @@ import { ENDPOINTS, json, type MockEndpoint, type ModelRequest, type ModelRespon
 import { KeyRing } from './keys';
 import { SessionsApi, type MockSession } from './sessions';
 import { TokenLedger, type TokenOptions } from './tokens';
+import { MockPush } from '../push';
 
 export { createKeyPair, signCompact, type KeyPairOptions } from './keys';
 export type { FailureMode } from './faults';
@@ -40,8 +41,9 @@ export interface OktaModelOptions {
  * that answers one HTTP request. Transports (nock in {@link mockOkta}) only carry requests to it.
  *
  * Endpoints: discovery, `{issuer}/v1/keys`, `{issuer}/v1/introspect`, `{issuer}/v1/revoke`,
- * `{issuer}/v1/token` and `{org}/oauth2/v1/token` (client credentials for the Okta API), and
- * `{org}/api/v1/sessions/{id}` (GET, DELETE).
+ * `{issuer}/v1/token` and `{org}/oauth2/v1/token` (client credentials for the Okta API),
+ * `{org}/api/v1/sessions/{id}` (GET, DELETE), and the SSF transmitter (`{org}/.well-known/ssf-configuration`,
+ * its keys, `{org}/api/v1/ssf/stream`); pushes to receivers go through {@link OktaModel.push}.
  */
 export class OktaModel {
   readonly issuer: string;
@@ -51,7 +53,9 @@ export class OktaModel {
   readonly clientSecret: string;
   readonly apiToken: string;
   readonly jwksUri: string;
-  readonly calls: Record<MockEndpoint, number> = { discovery: 0, jwks: 0, introspect: 0, sessions: 0, token: 0, revoke: 0 };
+  readonly calls: Record<MockEndpoint, number> = { discovery: 0, jwks: 0, introspect: 0, sessions: 0, token: 0, revoke: 0, ssf: 0 };
+  /** What Okta pushes to receivers: SSF streams and Event Hooks (see {@link MockPush}). */
+  readonly push: MockPush;
   /** The last 1000 requests answered, oldest first. */
   readonly requests: RecordedRequest[] = [];
   /** Refresh tokens are rotated on use (Okta's default for SPAs). */
@@ -80,6 +84,8 @@ export class OktaModel {
     this.sessions = new SessionsApi({ apiToken: this.apiToken, clock });
     this.clients = new ClientAuthenticator({ clientId: this.clientId, clientSecret: this.clientSecret, clock });
     this.faults = new Faults(clock);
+    // The transmitter signs with the org authorization server's keys: the issuer's own, when the issuer is the org.
+    this.push = new MockPush({ orgUrl: this.orgUrl, keys: base === `${this.orgUrl}/oauth2` ? this.keys : new KeyRing(['RS256']), apiToken: this.apiToken, clock });
     this.server = { issuer: this.issuer, base, orgUrl: this.orgUrl, jwksUri: this.jwksUri, keys: this.keys, tokens: this.tokens, clients: this.clients, sessions: this.sessions };
   }
 
@@ -148,12 +154,19 @@ export class OktaModel {
 
   /** Creates an Okta session (status `ACTIVE` unless given), lasting `expiresIn` seconds (default 7200). */
   session(options: { login?: string; userId?: string; status?: MockSession['status']; expiresIn?: number } = {}): MockSession {
-    return this.sessions.create(options);
+    const session = this.sessions.create(options);
+    this.push.track(session);
+    return session;
   }
 
-  /** Ends a session, as signing out of Okta does: the Sessions API answers 404 for it from now on. */
+  /**
+   * Ends a session, as signing out of Okta does: the Sessions API answers 404 for it from now on, and
+   * Okta pushes the end to the registered receivers (session-revoked on SSF streams, `user.session.end`
+   * to Event Hooks; see {@link OktaModel.push}).
+   */
   endSession(id: string): void {
     this.sessions.end(id);
+    this.push.sessionEnded(id);
   }
 
   /** Changes a session's status (e.g. to `MFA_REQUIRED`). */
@@ -225,7 +238,8 @@ export class OktaModel {
 
   /** Which endpoint of this model a request goes to, with its argument (session id, token audience); `undefined` when it is none of them. */
   route(method: string, path: string): [MockEndpoint, string] | undefined {
-    return routeRequest(this.server, method, path);
+    const transmitter = this.push.route(method, path);
+    return routeRequest(this.server, method, path) ?? (transmitter === undefined ? undefined : ['ssf', transmitter]);
   }
 
   /** Counts and records a request to one of the endpoints, and answers it with the faults applied. */
@@ -252,8 +266,13 @@ export class OktaModel {
         return revokeEndpoint(this.server, request);
       case 'token':
         return tokenEndpoint(this.server, request, argument, this.rotateRefreshTokens);
-      case 'sessions':
-        return this.sessions.answer(request, argument);
+      case 'sessions': {
+        const answer = this.sessions.answer(request, argument);
+        if (request.method === 'DELETE' && answer.status === 204) this.push.sessionEnded(argument);
+        return answer;
+      }
+      case 'ssf':
+        return this.push.answer(request, argument);
     }
   }
 }
