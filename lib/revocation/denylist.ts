@@ -93,15 +93,19 @@ export function revocationEntry(kind: RevocationKind, value: string, until: numb
 export class Denylist {
   /** Created on the first entry: lru-cache allocates arrays of `max` slots up front, and a heap kept small keeps every request's GC cheap. */
   private entries: LRUCache<string, RevocationEntry> | undefined;
+  /** Which claim each kind of entry is matched against, in the order they are looked up. */
+  private readonly lookups: ReadonlyArray<readonly [RevocationKind, string]>;
 
   constructor(
     private readonly max: number,
     private readonly clock: () => number,
     /** The claim that carries the session id (`sessions.claim`, default `sid`): a `sid` entry matches tokens by it. */
-    private readonly sessionClaim: string,
+    sessionClaim: string,
     /** The guard's `clockTolerance`, in ms: a `sub` entry also refuses tokens issued that much after it, as another clock may have dated them. */
     private readonly tolerance: number,
-  ) {}
+  ) {
+    this.lookups = [['jti', 'jti'], ['sid', sessionClaim], ['sub', 'sub'], ['sub', 'uid']];
+  }
 
   get size(): number {
     return this.entries?.size ?? 0;
@@ -126,7 +130,7 @@ export class Denylist {
     const entries = this.entries;
     if (entries === undefined || entries.size === 0) return undefined;
     const now = this.clock();
-    for (const [kind, name] of [['jti', 'jti'], ['sid', this.sessionClaim], ['sub', 'sub'], ['sub', 'uid']] as const) {
+    for (const [kind, name] of this.lookups) {
       const value = Object.hasOwn(claims, name) ? claims[name] : undefined;
       if (typeof value !== 'string') continue;
       const entry = entries.get(`${kind}:${value}`);
