@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type Policy, type TokenSet } from '../lib';
+import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type OktaEventHookOptions, type Policy, type SsfReceiverOptions, type TokenSet } from '../lib';
 import { mount, routes, setAnswerHeaders } from './shared';
 
 declare global {
@@ -91,6 +91,24 @@ export const backchannelLogout = (guard: Guard): RequestHandler => route((req) =
 /** Okta Universal Logout receiver; `audience` is this endpoint's URL. See `universalLogoutRoute` of `tokengate`. */
 export const universalLogout = (guard: Guard, options: { audience: string }): RequestHandler =>
   route((req) => routes.universalLogoutRoute(guard, req, options.audience, req.body));
+
+/**
+ * SSF / CAEP receiver (RFC 8935 push of `application/secevent+jwt`): 202, or 400 with `{ err, description }`.
+ * Reads the body itself (or takes what `express.text({ type: 'application/secevent+jwt' })` read). See `ssfReceiver` of `tokengate`.
+ * @example app.post('/ssf', ssfReceiver(guard, { audience: 'https://api.example.com/ssf' }));
+ */
+export function ssfReceiver(guard: Guard, options: SsfReceiverOptions): RequestHandler {
+  const receive = routes.ssfReceiver(guard, options);
+  return route((req) => receive(req, req.body));
+}
+/**
+ * Okta Event Hooks receiver: the verification GET and the POST deliveries (read itself, or from `express.json()`). See `oktaEventHook` of `tokengate`.
+ * @example app.all('/okta/events', oktaEventHook(guard, { secret: process.env.OKTA_HOOK_SECRET! }));
+ */
+export function oktaEventHook(guard: Guard, options: OktaEventHookOptions): RequestHandler {
+  const receive = routes.oktaEventHook(guard, options);
+  return route((req) => receive(req, req.body));
+}
 
 function route(handler: (req: Request) => Promise<Answer>): RequestHandler {
   return (req, res, next) => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler, RouteHandlerMethod } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type Policy, type TokenSet } from '../lib';
+import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type OktaEventHookOptions, type Policy, type SsfReceiverOptions, type TokenSet } from '../lib';
 import { mount, routes, toGuard } from './shared';
 
 declare module 'fastify' {
@@ -51,13 +51,15 @@ export interface FastifyProtectOptions extends FastifyRefreshHooks {
 }
 
 const FORM = 'application/x-www-form-urlencoded';
+const SECEVENT = 'application/secevent+jwt';
 /** Names Fastify itself accepts in `register()` options, next to the plugin's own. */
 const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers']);
 
 /**
  * Fastify plugin (made with fastify-plugin, so not encapsulated): decorates the instance with
  * `fastify.tokengate`, the guard, and requests with `request.auth`, and registers a form-body parser
- * (see {@link FastifyTokengateOptions.formBody}). It protects nothing by itself: add {@link protect}.
+ * (see {@link FastifyTokengateOptions.formBody}) and, when the instance has none, a text parser for
+ * `application/secevent+jwt` (the SETs {@link ssfReceiver} takes). It protects nothing by itself: add {@link protect}.
  * A bad option makes `ready()` reject, so the service fails at start-up.
  *
  * @example
@@ -75,6 +77,8 @@ async function register(fastify: FastifyInstance, options: FastifyTokengateOptio
   if (formBody && !fastify.hasContentTypeParser(FORM)) {
     fastify.addContentTypeParser(FORM, { parseAs: 'string' }, (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))));
   }
+  // The SSF receiver's SETs, kept as text (within Fastify's bodyLimit).
+  if (!fastify.hasContentTypeParser(SECEVENT)) fastify.addContentTypeParser(SECEVENT, { parseAs: 'string' }, (_request, body, done) => done(null, body));
 }
 
 function checkPluginOptions(options: unknown): FastifyTokengateOptions {
@@ -144,6 +148,17 @@ export const backchannelLogout = (guard: Guard): RouteHandlerMethod => route((re
 /** Okta Universal Logout receiver (JSON body); `audience` is this endpoint's URL. See `universalLogoutRoute` of `tokengate`. */
 export const universalLogout = (guard: Guard, options: { audience: string }): RouteHandlerMethod =>
   route((request) => routes.universalLogoutRoute(guard, request.raw, options.audience, parsedBody(request)));
+
+/** SSF / CAEP receiver (RFC 8935 push of `application/secevent+jwt`, parsed as text by the plugin): 202, or 400 with `{ err, description }`. */
+export function ssfReceiver(guard: Guard, options: SsfReceiverOptions): RouteHandlerMethod {
+  const receive = routes.ssfReceiver(guard, options);
+  return route((request) => receive(request.raw, request.body ?? ''));
+}
+/** Okta Event Hooks receiver: route it for GET (verification) and POST (deliveries). */
+export function oktaEventHook(guard: Guard, options: OktaEventHookOptions): RouteHandlerMethod {
+  const receive = routes.oktaEventHook(guard, options);
+  return route((request) => receive(request.raw, request.body ?? ''));
+}
 
 function route(handler: (request: FastifyRequest) => Promise<Answer>): RouteHandlerMethod {
   return async (request, reply) => {

@@ -1,5 +1,5 @@
 import type { Context, Middleware } from 'koa';
-import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type Policy, type RequestLike, type TokenSet } from '../lib';
+import { AuthError, errorAnswer, type Answer, type AuthResult, type Guard, type GuardOptions, type JwtClaims, type LogoutRouteOptions, type OktaEventHookOptions, type Policy, type RequestLike, type SsfReceiverOptions, type TokenSet } from '../lib';
 import { mount, routes, setAnswerHeaders } from './shared';
 
 declare module 'koa' {
@@ -84,9 +84,22 @@ export const backchannelLogout = (guard: Guard): Middleware => route((ctx) => ro
 export const universalLogout = (guard: Guard, options: { audience: string }): Middleware =>
   route((ctx) => routes.universalLogoutRoute(guard, ctx.req, options.audience, parsedBody(ctx)));
 
-function route(handler: (ctx: Context) => Promise<Answer>): Middleware {
+/** SSF / CAEP receiver (RFC 8935 push of `application/secevent+jwt`): 202, or 400 with `{ err, description }`. */
+export function ssfReceiver(guard: Guard, options: SsfReceiverOptions): Middleware {
+  const receive = routes.ssfReceiver(guard, options);
+  return route((ctx) => receive(ctx.req, parsedBody(ctx)), true);
+}
+/** Okta Event Hooks receiver: the verification GET and the POST deliveries; mount it for both methods. */
+export function oktaEventHook(guard: Guard, options: OktaEventHookOptions): Middleware {
+  const receive = routes.oktaEventHook(guard, options);
+  return route((ctx) => receive(ctx.req, parsedBody(ctx)), true);
+}
+
+/** Writes an answer; `empty`: an answer without a body is sent without one (Koa would send the status text). */
+function route(handler: (ctx: Context) => Promise<Answer>, empty = false): Middleware {
   return async (ctx) => {
     const answer = await handler(ctx);
+    if (answer.body === undefined && empty) ctx.body = null;
     ctx.status = answer.status;
     ctx.set(answer.headers);
     if (answer.body !== undefined) ctx.body = answer.body;

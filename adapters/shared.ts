@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { backchannelLogoutRoute, createGuard, logoutRoute, sessionLogin, universalLogoutRoute, type Guard, type GuardOptions, type Policy } from '../lib';
+import { backchannelLogoutRoute, createGuard, logoutRoute, oktaEventHook, sessionLogin, ssfReceiver, universalLogoutRoute, type Guard, type GuardOptions, type Policy } from '../lib';
 
-/** The framework-neutral answers of the ready-made routes, which both adapters translate. */
-export const routes = { sessionLogin, logoutRoute, backchannelLogoutRoute, universalLogoutRoute };
+/** The framework-neutral answers of the ready-made routes, which every adapter translates. */
+export const routes = { sessionLogin, logoutRoute, backchannelLogoutRoute, universalLogoutRoute, ssfReceiver, oktaEventHook };
 
 /** What `protect()` settles at mount, in both adapters. */
 export interface Mounted {

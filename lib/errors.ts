@@ -548,6 +548,45 @@ export class LogoutTokenError extends Error {
   }
 }
 
+/**
+ * The error codes of RFC 8935 section 2.4 (the IANA "Security Event Token Error Codes"), which a
+ * SET Recipient answers a refused Security Event Token with.
+ * @see https://www.rfc-editor.org/rfc/rfc8935#section-2.4
+ */
+export type SecurityEventErrorCode = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied';
+
+/**
+ * A Security Event Token pushed to the SSF receiver (RFC 8935) was refused. Not an {@link AuthError}:
+ * it answers the transmitter, not a user. `status` is the answer to give (400 with the `err` code as
+ * RFC 8935 section 2.3 asks, or the HTTP status of a request that is no SET transmission at all: 405,
+ * 413, 415), `err` the RFC 8935 code.
+ */
+export class SecurityEventError extends Error {
+  readonly status: 400 | 405 | 413 | 415;
+  readonly err: SecurityEventErrorCode;
+  constructor(err: SecurityEventErrorCode, message: string, status: 400 | 405 | 413 | 415 = 400) {
+    super(message);
+    this.name = 'SecurityEventError';
+    this.err = err;
+    this.status = status;
+  }
+}
+
+/**
+ * An Okta Event Hook request was refused. Not an {@link AuthError}: it answers Okta. `status` is the
+ * answer to give: 400 (not JSON, no `data.events`, a bad verification challenge), 401 (the secret
+ * header is missing or wrong), 405 (neither GET nor POST), 413 (over the size limit). Okta does not
+ * retry a 4xx answer.
+ */
+export class EventHookError extends Error {
+  readonly status: 400 | 401 | 405 | 413;
+  constructor(status: 400 | 401 | 405 | 413, message: string) {
+    super(message);
+    this.name = 'EventHookError';
+    this.status = status;
+  }
+}
+
 /** The JSON body of an {@link AuthError}, as the adapters and the ready-made routes answer it (see {@link errorAnswer}). */
 export interface ErrorBody {
   /** The RFC 6750 `error` value, when one applies. */

@@ -74,6 +74,38 @@ export type TokengateEvent =
       configured: string;
     }
   | {
+      /** A push receiver (the SSF receiver, the Okta Event Hook receiver) took one event. */
+      type: 'push.received';
+      receiver: 'ssf' | 'event-hook';
+      /** The event type: a CAEP/SSF event type URI, or an Okta event type such as `user.session.end`. */
+      event: string;
+      /**
+       * `applied`: it went on the denylist; `duplicate`: the same event again (its entries were
+       * there already); `ignored`: nothing to do (a verification or stream event, an event type or
+       * outcome the receiver does not act on, a credential change your option ignores).
+       */
+      outcome: 'applied' | 'duplicate' | 'ignored';
+    }
+  | {
+      /** A push receiver refused a request: a bad signature, issuer, audience or secret, a malformed body. */
+      type: 'push.refused';
+      receiver: 'ssf' | 'event-hook';
+      /** The status answered. */
+      status: number;
+      /** The RFC 8935 error code (SSF receiver only). */
+      err?: string;
+      message: string;
+    }
+  | {
+      /**
+       * `sessions.pushed` is on but pushes cannot be relied on, so `sessions.cacheTtl` is held to
+       * 300 s: no push receiver was mounted on this guard, or the SSF transmitter said the stream is
+       * paused or disabled. Sent once each time that becomes so.
+       */
+      type: 'push.degraded';
+      reason: 'no receiver' | 'stream paused' | 'stream disabled';
+    }
+  | {
       /** Okta reported a session ended (404) or in a status that does not pass. */
       type: 'session.ended';
       /** `ENDED`, the status Okta reported, or `LOGGED_OUT` (back-channel logout). */

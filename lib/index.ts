@@ -24,3 +24,6 @@ export { type RevocationStore, type RevocationEntry, type RevocationKind, type R
 export { memoryRevocationStore } from './revocation/memory-store';
 export { MemorySessionStore, type BackendSessionStore, type BackendSessionData, type BackendSessionOptions } from './sessions/store';
 export { readBody, sessionLogin, logoutRoute, backchannelLogoutRoute, universalLogoutRoute, type Answer, type BodyRequest, type LogoutRouteOptions } from './routes/routes';
+export { ssfReceiver, oktaEventHook, type PushRoute } from './routes/push';
+export type { SsfReceiver, SsfReceiverOptions, CredentialChange, ReceivedOutcome } from './logout/ssf-receiver';
+export type { OktaEventHookReceiver, OktaEventHookOptions, HookDelivery } from './logout/event-hook';

@@ -5,7 +5,9 @@ import { Refresher } from '../issuer/refresh';
 import { Introspector } from '../liveness/introspection';
 import { Liveness } from '../liveness/liveness';
 import { SessionChecker } from '../liveness/okta-sessions';
+import { PushState } from '../liveness/push-state';
 import type { LogoutContext } from '../logout/logout';
+import type { PushContext } from '../logout/push';
 import type { ReceiverContext } from '../logout/receivers';
 import { resolveOptions, type GuardOptions } from '../options';
 import type { RevocationKind } from '../revocation/denylist';
@@ -47,7 +49,8 @@ export function createGuard(input: GuardOptions): Guard {
 
   // Liveness first: a guard-wide policy asking for a check it cannot make throws before anything starts.
   const introspector = options.introspection && new Introspector(options.introspection, { issuer, audiences: rules.audiences, clock, onEvent }, http, discovery);
-  const sessions = options.sessions && new SessionChecker(options.sessions, { clock, onEvent }, http);
+  const push = new PushState(onEvent);
+  const sessions = options.sessions && new SessionChecker(options.sessions, { clock, onEvent, push }, http);
   const liveness = introspector || sessions ? new Liveness(introspector, sessions, options.sessionClaim, onEvent) : undefined;
   Liveness.require(liveness, options.policy);
 
@@ -89,6 +92,18 @@ export function createGuard(input: GuardOptions): Guard {
     backendSessions: options.backendSessions?.store,
     onEvent,
   };
+  const pushContext: PushContext = {
+    issuer,
+    http,
+    keySetLimits: limits,
+    clockTolerance: rules.clockTolerance,
+    clock,
+    onEvent,
+    denylist,
+    revoke: (kind, value, at) => guard.revokeSince(kind, value, at),
+    backendSessions: options.backendSessions?.store,
+    push,
+  };
   const logout: LogoutContext = {
     issuer,
     sessionClaim: options.sessionClaim,
@@ -123,6 +138,7 @@ export function createGuard(input: GuardOptions): Guard {
     liveness,
     backendSessions,
     receivers,
+    push: pushContext,
     logout,
     sessionClaim: options.sessionClaim,
     revocationLifetime,

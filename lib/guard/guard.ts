@@ -2,8 +2,12 @@ import { AuthError, DpopProofError, MalformedRequestError, TokenTooLargeError } 
 import type { KeySet } from '../issuer/key-set';
 import type { HttpClient } from '../issuer/http';
 import type { Liveness } from '../liveness/liveness';
+import { OktaEventHookReceiver, type OktaEventHookOptions } from '../logout/event-hook';
 import { logout, type LogoutContext, type LogoutRequest, type LogoutResult } from '../logout/logout';
+import type { PushContext } from '../logout/push';
 import { receiveBackchannelLogout, receiveUniversalLogout, type ReceiverContext } from '../logout/receivers';
+import { SsfReceiver, type SsfReceiverOptions } from '../logout/ssf-receiver';
+import { resolveEventHook, resolveSsfReceiver } from '../options/receivers';
 import { revocationEntry, type RevocationKind } from '../revocation/denylist';
 import type { SharedDenylist } from '../revocation/shared';
 import type { BackendSessions } from '../sessions/backend';
@@ -34,6 +38,7 @@ export interface GuardParts {
   liveness: Liveness | undefined;
   backendSessions: BackendSessions | undefined;
   receivers: ReceiverContext;
+  push: PushContext;
   logout: LogoutContext;
   sessionClaim: string;
   /** The longest a token issued now can still be accepted, seconds: the default life of a revocation. */
@@ -50,6 +55,8 @@ export interface GuardParts {
 export class TokenGuard implements Guard {
   readonly issuer: string;
   readonly realm: string;
+  /** The SSF receivers built for this guard, whose key sets stop with it. */
+  private readonly transmitters: SsfReceiver[] = [];
 
   constructor(private readonly parts: GuardParts) {
     this.issuer = parts.issuer;
@@ -117,6 +124,20 @@ export class TokenGuard implements Guard {
     await this.parts.denylist.put(entry);
   }
 
+  /**
+   * {@link Guard.revoke} as of a time an event pushed by the issuer names (`at`, ms, never later
+   * than now): a `sub` entry then spares the tokens issued after that time, and the entry lasts as
+   * long as a token issued then can be accepted. Nothing is written when no such token can be left.
+   */
+  async revokeSince(kind: RevocationKind, value: string, at: number): Promise<void> {
+    const now = this.parts.clock();
+    const since = Math.min(at, now);
+    if (since + this.parts.revocationLifetime * 1000 <= now) return;
+    const entry = revocationEntry(kind, value, undefined, now, this.parts.revocationLifetime, since);
+    if (kind === 'sid') this.parts.liveness?.forget(undefined, value);
+    await this.parts.denylist.put(entry);
+  }
+
   logout(request: LogoutRequest): Promise<LogoutResult> {
     return logout(request, this.parts.logout);
   }
@@ -146,6 +167,16 @@ export class TokenGuard implements Guard {
 
   universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }> {
     return receiveUniversalLogout(this.parts.receivers, bearer, body, audience);
+  }
+
+  ssfReceiver(options: SsfReceiverOptions): SsfReceiver {
+    const receiver = new SsfReceiver(resolveSsfReceiver(options, this.issuer), this.parts.push);
+    this.transmitters.push(receiver);
+    return receiver;
+  }
+
+  oktaEventHook(options: OktaEventHookOptions): OktaEventHookReceiver {
+    return new OktaEventHookReceiver(resolveEventHook(options), this.parts.push);
   }
 
   ready(): Promise<void> {
@@ -179,6 +210,7 @@ export class TokenGuard implements Guard {
     this.parts.liveness?.stop();
     await this.parts.denylist.close();
     this.parts.keys.close();
+    for (const receiver of this.transmitters) receiver.close();
     if (this.parts.ownsHttp) await this.parts.http.close?.();
   }
 

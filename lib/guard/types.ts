@@ -1,5 +1,7 @@
 import type { BackendSessionData } from '../sessions/store';
+import type { OktaEventHookOptions, OktaEventHookReceiver } from '../logout/event-hook';
 import type { LogoutRequest, LogoutResult } from '../logout/logout';
+import type { SsfReceiver, SsfReceiverOptions } from '../logout/ssf-receiver';
 import type { RevocationKind } from '../revocation/denylist';
 import type { RequestLike } from '../util/request';
 import type { Handled, RefreshHooks, TokenSet } from '../verify/pipeline';
@@ -95,6 +97,20 @@ export interface Guard {
    * `ERR_REVOCATION_UNAVAILABLE`: a replay to another instance could name another user.
    */
   universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }>;
+  /**
+   * Builds an OpenID Shared Signals (SSF 1.0 / CAEP 1.0) receiver for RFC 8935 push delivery, bound
+   * to this guard: what the `ssfReceiver` routes run. Options are validated now (a `TypeError` names
+   * the mistake); the transmitter's configuration and keys are fetched on the first SET. Counts as a
+   * mounted receiver for `sessions.pushed`.
+   * @see https://www.rfc-editor.org/rfc/rfc8935
+   */
+  ssfReceiver(options: SsfReceiverOptions): SsfReceiver;
+  /**
+   * Builds an Okta Event Hooks receiver bound to this guard: what the `oktaEventHook` routes run.
+   * Options are validated now. Counts as a mounted receiver for `sessions.pushed`.
+   * @see https://developer.okta.com/docs/concepts/event-hooks/
+   */
+  oktaEventHook(options: OktaEventHookOptions): OktaEventHookReceiver;
   /**
    * Loads the issuer's keys (discovery, JWKS), and waits for the attempt under way to sync the
    * denylist with its store: rejects with 503 `ERR_REVOCATION_UNAVAILABLE` while the store is out

@@ -38,9 +38,22 @@ export function discoveryUrls(issuer: string): string[] {
 }
 
 /**
+ * Where an SSF transmitter publishes its configuration: `/.well-known/ssf-configuration` inserted
+ * between the host and the path of its issuer (Okta's transmitter is the org URL, so
+ * `https://{org}/.well-known/ssf-configuration`).
+ * @see https://openid.net/specs/openid-sharedsignals-framework-1_0.html
+ */
+export function ssfConfigurationUrl(transmitter: string): string {
+  const parsed = new URL(transmitter);
+  const path = parsed.pathname === '/' ? '' : parsed.pathname.replace(/\/$/, '');
+  return `${parsed.origin}/.well-known/ssf-configuration${path}`;
+}
+
+/**
  * Fetches the issuer's metadata once and keeps it; concurrent callers share one request, and a
  * failure is not kept, so the next caller tries again. The document's `issuer` must equal ours
- * exactly, and `jwks_uri` must be https (http only on loopback).
+ * exactly, and `jwks_uri` must be https (http only on loopback). The same rules hold for an SSF
+ * transmitter's configuration (give `urls`: `[ssfConfigurationUrl(transmitter)]`).
  */
 export class Discovery {
   private metadata: ServerMetadata | undefined;
@@ -50,6 +63,8 @@ export class Discovery {
     private readonly issuer: string,
     private readonly http: HttpClient,
     private readonly limits: FetchLimits,
+    /** The well-known URLs tried, in order. Default: {@link discoveryUrls} of the issuer. */
+    private readonly urls: readonly string[] = discoveryUrls(issuer),
   ) {}
 
   /** The metadata, fetched on first use. Rejects with {@link UpstreamProblem}. */
@@ -68,7 +83,7 @@ export class Discovery {
 
   private async load(): Promise<ServerMetadata> {
     const tried: string[] = [];
-    for (const url of discoveryUrls(this.issuer)) {
+    for (const url of this.urls) {
       const response = await this.http
         .request({ method: 'GET', url, headers: { accept: 'application/json' }, ...this.limits })
         .catch((error: Error) => {

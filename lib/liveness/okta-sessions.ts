@@ -6,6 +6,7 @@ import { HttpError, type HttpClient, type HttpRequest, type HttpResponse } from 
 import { parseJson, UpstreamProblem } from '../issuer/problem';
 import { AnswerCache } from './answer-cache';
 import { OktaApiCredentials, type ApiCredentialsConfig } from './okta-api-credentials';
+import { UNPUSHED_MAX_TTL, type PushState } from './push-state';
 import { renewalStart, type Renewable } from './renewals';
 
 /** The shape of an Okta session id that may go into a URL path: 1 to 256 letters, digits, `_` or `-` (never `.` or `..`). */
@@ -52,9 +53,17 @@ export interface SessionOptions {
   /**
    * How long a passing answer is reused per session id, in seconds from its arrival (never past the
    * session's `expiresAt`); an answer in use is renewed `cacheTtl` after the previous call was handed
-   * to the HTTP client, while it still serves. Default 30; at most 300.
+   * to the HTTP client, while it still serves. Default 30; at most 300 (with `pushed`: default 300,
+   * at most 3600).
    */
   cacheTtl?: number;
+  /**
+   * Session ends arrive by push (an `ssfReceiver` or `oktaEventHook` mounted on the guard puts them
+   * on the denylist at once), so polling is only the backstop for a push that is lost: `cacheTtl`
+   * may be long. While no receiver is mounted on the guard, or the SSF stream is paused or disabled,
+   * answers are cached for at most 300 s (a `push.degraded` event says so). Default `false`.
+   */
+  pushed?: boolean;
   /** How long past `cacheTtl` a passing answer may still be served while the API is rate-limited or down, in seconds. Default 120. */
   staleIfError?: number;
   /** Most session ids kept. Default 10000. */
@@ -75,6 +84,7 @@ export interface ResolvedSessions {
   claim: string;
   acceptStatuses: ReadonlySet<string>;
   cacheTtl: number;
+  pushed: boolean;
   staleIfError: number;
   cacheMax: number;
   timeout: number;
@@ -94,6 +104,8 @@ interface Entry extends Renewable {
 export interface SessionContext {
   clock: () => number;
   onEvent: ((event: TokengateEvent) => void) | undefined;
+  /** Whether session ends arrive by push (read only with `pushed`). */
+  push: PushState;
 }
 
 /**
@@ -253,13 +265,19 @@ export class SessionChecker {
     const expiresAt = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
     const end = Number.isFinite(expiresAt) ? expiresAt : Infinity;
     if (end <= now) return this.ended(now, tokenExp);
-    const ttl = this.options.cacheTtl * 1000;
+    const ttl = this.ttl() * 1000;
     const until = Math.min(now + ttl, end);
     return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: renewalStart(sent, ttl, until), lastUsed: now };
   }
 
   /** An ended session: remembered until the token's `exp` (at least one TTL), never asked again meanwhile. */
   private ended(now: number, tokenExp: number): Entry {
-    return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.options.cacheTtl * 1000), staleUntil: 0, refreshFrom: Infinity, lastUsed: now };
+    return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.ttl() * 1000), staleUntil: 0, refreshFrom: Infinity, lastUsed: now };
+  }
+
+  /** The TTL of a new answer, seconds: `cacheTtl`, held to what polling alone allows while a `pushed` guard gets no pushes. */
+  private ttl(): number {
+    const { cacheTtl, pushed } = this.options;
+    return pushed && !this.context.push.live() ? Math.min(cacheTtl, UNPUSHED_MAX_TTL) : cacheTtl;
   }
 }

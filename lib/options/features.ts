@@ -2,6 +2,7 @@ import type { CallLimits } from '../issuer/form';
 import { resolveClient, type ClientCredentials } from '../issuer/client-auth';
 import type { IntrospectionOptions, ResolvedIntrospection } from '../liveness/introspection';
 import type { ResolvedSessions, SessionOptions } from '../liveness/okta-sessions';
+import { UNPUSHED_MAX_TTL } from '../liveness/push-state';
 import type { ResolvedRevocation, RevocationOptions } from '../revocation/denylist';
 import { guardedSessionStore, MemorySessionStore, type BackendSessionOptions, type ResolvedBackendSessions } from '../sessions/store';
 import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, url } from './validate';
@@ -10,9 +11,11 @@ const REVOCATION_KEYS = ['store', 'max', 'maxTokenLifetime', 'staleFor'];
 const BACKEND_SESSION_KEYS = ['store', 'cookieName', 'path', 'domain', 'secure', 'sameSite', 'lifetime', 'allowedOrigins', 'max'];
 const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque'];
 const SESSION_KEYS = [
-  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter',
+  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'pushed', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter',
 ];
 const ENDPOINT_KEYS = ['token', 'revocation', 'endSession', 'timeout', 'maxBytes'];
+/** The most `sessions.cacheTtl` may be with `sessions.pushed`, in seconds: an hour, the life of an Okta access token by default. */
+const PUSHED_MAX_TTL = 3600;
 
 /** The issuer endpoints the guard posts to or links to, and the limits of those calls. */
 export interface ResolvedEndpoints {
@@ -127,6 +130,11 @@ export function resolveSessions(input: SessionOptions, issuer: string): Resolved
       tokenEndpoint: tokenEndpoint === undefined ? `${orgUrl}/oauth2/v1/token` : url('sessions.client.tokenEndpoint', tokenEndpoint, false),
     };
   }
+  if (o.pushed !== undefined && typeof o.pushed !== 'boolean') throw new TypeError('tokengate: option "sessions.pushed" must be a boolean');
+  const pushed = o.pushed === true;
+  if (!pushed && typeof o.cacheTtl === 'number' && o.cacheTtl > UNPUSHED_MAX_TTL && o.cacheTtl <= PUSHED_MAX_TTL) {
+    throw new TypeError(`tokengate: option "sessions.cacheTtl" over ${UNPUSHED_MAX_TTL} s needs "sessions.pushed": true (session ends pushed by an SSF receiver or an Okta Event Hook)`);
+  }
   const claim = o.claim ?? 'sid';
   if (!nonEmptyString(claim)) throw new TypeError('tokengate: option "sessions.claim" must be a non-empty string');
   return {
@@ -135,7 +143,8 @@ export function resolveSessions(input: SessionOptions, issuer: string): Resolved
     client,
     claim,
     acceptStatuses: new Set(stringList('sessions.acceptStatuses', o.acceptStatuses) ?? ['ACTIVE']),
-    cacheTtl: seconds('sessions.cacheTtl', o.cacheTtl, 30, 0, 300),
+    cacheTtl: pushed ? seconds('sessions.cacheTtl', o.cacheTtl, UNPUSHED_MAX_TTL, 0, PUSHED_MAX_TTL) : seconds('sessions.cacheTtl', o.cacheTtl, 30, 0, UNPUSHED_MAX_TTL),
+    pushed,
     staleIfError: seconds('sessions.staleIfError', o.staleIfError, 120, 0),
     cacheMax: integer('sessions.cacheMax', o.cacheMax, 10_000, 1),
     timeout: seconds('sessions.timeout', o.timeout, 5, 0.001),

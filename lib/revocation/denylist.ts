@@ -1,6 +1,10 @@
 import { LRUCache } from 'lru-cache';
 
-/** What a revocation names: one token (`jti`), every token of an Okta session (`sid`), or every token of a user issued until now (`sub`). */
+/**
+ * What a revocation names: one token (`jti`), every token of an Okta session (`sid`), or every token
+ * of a user issued until the revocation (`sub`: tokens whose `sub`, or whose Okta user id `uid`, is
+ * the value; Okta puts the login in `sub` and the user id in `uid`).
+ */
 export type RevocationKind = 'jti' | 'sid' | 'sub';
 
 /** One entry of the denylist. Times are milliseconds since the epoch. */
@@ -70,15 +74,16 @@ export interface ResolvedRevocation {
 
 /**
  * A checked entry for `revoke(kind, value, until)`: `until` (ms since the epoch) must be in the
- * future, and defaults to `now` plus `lifetime` seconds. Throws a `TypeError` for a mistake.
+ * future, and defaults to `at` plus `lifetime` seconds. `at`, when the revocation happened, is `now`
+ * unless an event pushed by the issuer dates it (never later than `now`). Throws a `TypeError` for a mistake.
  */
-export function revocationEntry(kind: RevocationKind, value: string, until: number | undefined, now: number, lifetime: number): RevocationEntry {
+export function revocationEntry(kind: RevocationKind, value: string, until: number | undefined, now: number, lifetime: number, at = now): RevocationEntry {
   if (kind !== 'jti' && kind !== 'sid' && kind !== 'sub') throw new TypeError('tokengate: revoke() kind must be "jti", "sid" or "sub"');
   if (typeof value !== 'string' || value === '') throw new TypeError('tokengate: revoke() value must be a non-empty string');
   if (until !== undefined && !(Number.isFinite(until) && until > now)) {
     throw new TypeError('tokengate: revoke() "until" must be a time in the future, in milliseconds since the epoch');
   }
-  return { kind, value, at: now, until: until ?? now + lifetime * 1000 };
+  return { kind, value, at, until: until ?? at + lifetime * 1000 };
 }
 
 /**
@@ -88,15 +93,19 @@ export function revocationEntry(kind: RevocationKind, value: string, until: numb
 export class Denylist {
   /** Created on the first entry: lru-cache allocates arrays of `max` slots up front, and a heap kept small keeps every request's GC cheap. */
   private entries: LRUCache<string, RevocationEntry> | undefined;
+  /** Which claim each kind of entry is matched against, in the order they are looked up. */
+  private readonly lookups: ReadonlyArray<readonly [RevocationKind, string]>;
 
   constructor(
     private readonly max: number,
     private readonly clock: () => number,
     /** The claim that carries the session id (`sessions.claim`, default `sid`): a `sid` entry matches tokens by it. */
-    private readonly sessionClaim: string,
+    sessionClaim: string,
     /** The guard's `clockTolerance`, in ms: a `sub` entry also refuses tokens issued that much after it, as another clock may have dated them. */
     private readonly tolerance: number,
-  ) {}
+  ) {
+    this.lookups = [['jti', 'jti'], ['sid', sessionClaim], ['sub', 'sub'], ['sub', 'uid']];
+  }
 
   get size(): number {
     return this.entries?.size ?? 0;
@@ -114,15 +123,14 @@ export class Denylist {
 
   /**
    * The entry that revokes a token with these claims, if any: its `jti`, its session id (the
-   * session claim), or its `sub` when the token was issued (`iat`, seconds) no later than the
-   * revocation plus the clock tolerance.
+   * session claim), or its user (`sub`, or Okta's user id `uid`) when the token was issued (`iat`,
+   * seconds) no later than the revocation plus the clock tolerance.
    */
   match(claims: Readonly<Record<string, unknown>>): RevocationEntry | undefined {
     const entries = this.entries;
     if (entries === undefined || entries.size === 0) return undefined;
     const now = this.clock();
-    for (const kind of ['jti', 'sid', 'sub'] as const) {
-      const name = kind === 'sid' ? this.sessionClaim : kind;
+    for (const [kind, name] of this.lookups) {
       const value = Object.hasOwn(claims, name) ? claims[name] : undefined;
       if (typeof value !== 'string') continue;
       const entry = entries.get(`${kind}:${value}`);

@@ -122,6 +122,11 @@ export class SharedDenylist {
     return outcome;
   }
 
+  /** Whether this process has recorded a one-time id (see {@link SharedDenylist.claimOnce}); asks no store. */
+  claimedHere(id: string): boolean {
+    return this.seen?.has(id) === true;
+  }
+
   /**
    * Waits for the attempt to reach the store that is under way, then rejects with
    * {@link RevocationUnavailableError} unless the mirror is in step with the store. Never stops

@@ -30,3 +30,26 @@ export async function readBody(request: BodyRequest, parsed?: unknown): Promise<
   if (type.startsWith('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(text));
   return {};
 }
+
+/**
+ * Reads a body as text, at most `maxBytes` bytes (counted as received, before decoding): a body a
+ * framework parser already read as text (or a Buffer) is used as it is, any other parsed body is
+ * `undefined` (it was not text). `tooLarge` is thrown past the limit.
+ */
+export async function readText(request: BodyRequest, parsed: unknown, maxBytes: number, tooLarge: () => Error): Promise<string | undefined> {
+  const already = parsed ?? request.body;
+  if (typeof already === 'string' || Buffer.isBuffer(already)) {
+    if (Buffer.byteLength(already) > maxBytes) throw tooLarge();
+    return already.toString();
+  }
+  if (already !== undefined && already !== null) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.length;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -69,6 +69,7 @@ export async function startDevIssuer(options: Omit<OktaModelOptions, 'issuer'> &
     okta,
     close: () =>
       new Promise<void>((resolve) => {
+        okta!.push.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -6,6 +6,7 @@
 export { mockOkta, SUPPORTED_NOCK, type MockOkta } from './mock-okta';
 export { startDevIssuer, type DevIssuer } from './dev-issuer';
 export { createDpopProof, dpopThumbprint, publicJwk, type DpopProofOptions } from './dpop';
+export { MockPush, type PushDelivery, type MockStream, type MockStreamOptions, type MockEventHook, type MockEventHookOptions, type MockUser } from './push';
 export {
   OktaModel,
   signCompact,

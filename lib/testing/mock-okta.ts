@@ -139,6 +139,7 @@ export function mockOkta(options: OktaModelOptions = {}): MockOkta {
   }
   return Object.assign(model, {
     close() {
+      model.push.close();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       for (const interceptor of interceptors) nock.removeInterceptor(interceptor);

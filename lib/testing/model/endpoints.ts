@@ -15,6 +15,8 @@ export interface ServerContext {
   tokens: TokenLedger;
   clients: ClientAuthenticator;
   sessions: SessionsApi;
+  /** Ends an Okta session as signing out does (pushes included). */
+  endSession: (id: string) => void;
   /** The client's registered sign-out redirect URIs; `undefined`: any absolute http(s) URI is accepted. */
   postLogoutRedirectUris: readonly string[] | undefined;
 }
@@ -181,7 +183,7 @@ export function logoutEndpoint(server: ServerContext, request: ModelRequest): Mo
   if (redirect !== null && !registeredRedirect(server, redirect)) {
     return json(400, { error: 'invalid_request', error_description: "The 'post_logout_redirect_uri' parameter must be a sign-out redirect URI of the client." });
   }
-  if (typeof claims.sid === 'string') server.sessions.end(claims.sid);
+  if (typeof claims.sid === 'string' && server.sessions.has(claims.sid)) server.endSession(claims.sid);
   if (redirect === null) return { status: 302, headers: { location: `${server.orgUrl}/login/default` }, body: '' };
   const target = new URL(redirect);
   const state = query.get('state');

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 
-/** The endpoints of the mocked Okta that can be made to fail, slowed down, rate-limited, and whose calls are counted. */
-export type MockEndpoint = 'discovery' | 'jwks' | 'introspect' | 'sessions' | 'token' | 'revoke' | 'logout';
+/** The endpoints of the mocked Okta that can be made to fail, slowed down, rate-limited, and whose calls are counted (`ssf`: the SSF transmitter's configuration, keys and stream API). */
+export type MockEndpoint = 'discovery' | 'jwks' | 'introspect' | 'sessions' | 'token' | 'revoke' | 'logout' | 'ssf';
 
 /** Every {@link MockEndpoint}, for resetting the call counters. */
-export const ENDPOINTS: MockEndpoint[] = ['discovery', 'jwks', 'introspect', 'sessions', 'token', 'revoke', 'logout'];
+export const ENDPOINTS: MockEndpoint[] = ['discovery', 'jwks', 'introspect', 'sessions', 'token', 'revoke', 'logout', 'ssf'];
 
 /** One request as the model received it. */
 export interface ModelRequest {

@@ -1,46 +1,22 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
-import type { Algorithm } from '../../jose/algorithms';
 import { ClientAuthenticator } from './clients';
 import { discoveryDocument, endpointBase, introspectEndpoint, logoutEndpoint, revokeEndpoint, routeRequest, tokenEndpoint, type ServerContext } from './endpoints';
 import { Faults, type FailureMode } from './faults';
 import { ENDPOINTS, json, oktaError, requestId, type MockEndpoint, type ModelRequest, type ModelResponse, type RecordedRequest } from './http';
 import { KeyRing } from './keys';
 import { SessionsApi, type MockSession } from './sessions';
+import type { OktaModelOptions } from './options';
 import { TokenLedger, type TokenOptions } from './tokens';
+import { MockPush } from '../push';
 
 export { createKeyPair, signCompact, type KeyPairOptions } from './keys';
 export type { FailureMode } from './faults';
 export type { MockEndpoint, ModelRequest, ModelResponse, RecordedRequest } from './http';
 export type { MockSession } from './sessions';
 export type { TokenOptions } from './tokens';
+export type { OktaModelOptions } from './options';
 
-/** Options of the Okta model shared by {@link mockOkta} and later transports. */
-export interface OktaModelOptions {
-  /** Issuer URL. Default: a fresh `https://dev-NNNNNN.okta.com/oauth2/default`. */
-  issuer?: string;
-  /** Default `aud` of minted tokens. Default `'api://default'`. */
-  audience?: string;
-  /** Default `cid` of minted tokens. Default: a fresh `0oa...` id. */
-  clientId?: string;
-  /** One published signing key per algorithm. Default `['RS256']`. */
-  algorithms?: readonly Algorithm[];
-  /** `Cache-Control: max-age` of the JWKS response, in seconds. Default 3600. */
-  jwksMaxAge?: number;
-  /** Clock for minted `iat`/`exp`, sessions and rate-limit windows, milliseconds since the epoch. Default `Date.now`. */
-  clock?: () => number;
-  /** Secret of the client (`clientId`) for `client_secret_basic` / `client_secret_post`. Default: a fresh random one. */
-  clientSecret?: string;
-  /** The Okta API token the Sessions API accepts as `SSWS <token>`. Default: a fresh random one. */
-  apiToken?: string;
-  /**
-   * How long a rotated refresh token still works after its first use, in seconds (Okta's "grace
-   * period for token rotation", 0 to 60). Default 30, Okta's default; 0 makes any reuse revoke the
-   * token family at once.
-   */
-  refreshTokenGrace?: number;
-  /** The client's sign-out redirect URIs, for `{issuer}/v1/logout`. Default: any absolute http(s) URI is accepted. */
-  postLogoutRedirectUris?: readonly string[];
-}
+
 
 /**
  * The state of a mocked Okta org with one custom authorization server: signing keys, minted and
@@ -49,10 +25,11 @@ export interface OktaModelOptions {
  *
  * Endpoints: discovery, `{issuer}/v1/keys`, `{issuer}/v1/introspect`, `{issuer}/v1/revoke`,
  * `{issuer}/v1/token` (refresh, and client credentials for service apps), `{issuer}/v1/logout`
- * (RP-initiated logout), `{org}/oauth2/v1/token` (client credentials for the Okta API), and
- * `{org}/api/v1/sessions/{id}` (GET, DELETE, POST `…/lifecycle/refresh`). The authorization
- * endpoint is advertised (clients need it in the metadata) but not served: sign users in with
- * {@link OktaModel.login}.
+ * (RP-initiated logout), `{org}/oauth2/v1/token` (client credentials for the Okta API),
+ * `{org}/api/v1/sessions/{id}` (GET, DELETE, POST `…/lifecycle/refresh`), and the SSF transmitter
+ * (`{org}/.well-known/ssf-configuration`, its keys, `{org}/api/v1/ssf/stream`); pushes to receivers
+ * go through {@link OktaModel.push}. The authorization endpoint is advertised (clients need it in
+ * the metadata) but not served: sign users in with {@link OktaModel.login}.
  */
 export class OktaModel {
   readonly issuer: string;
@@ -62,7 +39,9 @@ export class OktaModel {
   readonly clientSecret: string;
   readonly apiToken: string;
   readonly jwksUri: string;
-  readonly calls: Record<MockEndpoint, number> = { discovery: 0, jwks: 0, introspect: 0, sessions: 0, token: 0, revoke: 0, logout: 0 };
+  readonly calls: Record<MockEndpoint, number> = { discovery: 0, jwks: 0, introspect: 0, sessions: 0, token: 0, revoke: 0, logout: 0, ssf: 0 };
+  /** What Okta pushes to receivers: SSF streams and Event Hooks (see {@link MockPush}). */
+  readonly push: MockPush;
   /** The last 1000 requests answered, oldest first. */
   readonly requests: RecordedRequest[] = [];
   /** Refresh tokens are rotated on use (Okta's default for SPAs). */
@@ -96,7 +75,9 @@ export class OktaModel {
     this.sessions = new SessionsApi({ apiToken: this.apiToken, orgUrl: this.orgUrl, clock });
     this.clients = new ClientAuthenticator({ clientId: this.clientId, clientSecret: this.clientSecret, clock });
     this.faults = new Faults(clock);
-    this.server = { issuer: this.issuer, base, orgUrl: this.orgUrl, jwksUri: this.jwksUri, keys: this.keys, tokens: this.tokens, clients: this.clients, sessions: this.sessions, postLogoutRedirectUris: options.postLogoutRedirectUris };
+    // The transmitter signs with the org authorization server's keys: the issuer's own, when the issuer is the org.
+    this.push = new MockPush({ orgUrl: this.orgUrl, keys: base === `${this.orgUrl}/oauth2` ? this.keys : new KeyRing(['RS256']), apiToken: this.apiToken, clock });
+    this.server = { issuer: this.issuer, base, orgUrl: this.orgUrl, jwksUri: this.jwksUri, keys: this.keys, tokens: this.tokens, clients: this.clients, sessions: this.sessions, endSession: (id) => this.endSession(id), postLogoutRedirectUris: options.postLogoutRedirectUris };
   }
 
   /** Key ids currently published, newest last. */
@@ -164,12 +145,19 @@ export class OktaModel {
 
   /** Creates an Okta session (status `ACTIVE` unless given), lasting `expiresIn` seconds (default 7200). */
   session(options: { login?: string; userId?: string; status?: MockSession['status']; expiresIn?: number } = {}): MockSession {
-    return this.sessions.create(options);
+    const session = this.sessions.create(options);
+    this.push.track(session);
+    return session;
   }
 
-  /** Ends a session, as signing out of Okta does: the Sessions API answers 404 for it from now on. */
+  /**
+   * Ends a session, as signing out of Okta does: the Sessions API answers 404 for it from now on, and
+   * Okta pushes the end to the registered receivers (session-revoked on SSF streams, `user.session.end`
+   * to Event Hooks; see {@link OktaModel.push}).
+   */
   endSession(id: string): void {
     this.sessions.end(id);
+    this.push.sessionEnded(id);
   }
 
   /** Changes a session's status (e.g. to `MFA_REQUIRED`). */
@@ -241,7 +229,8 @@ export class OktaModel {
 
   /** Which endpoint of this model a request goes to, with its argument (session id, token audience); `undefined` when it is none of them. */
   route(method: string, path: string): [MockEndpoint, string] | undefined {
-    return routeRequest(this.server, method, path);
+    const transmitter = this.push.route(method, path);
+    return routeRequest(this.server, method, path) ?? (transmitter === undefined ? undefined : ['ssf', transmitter]);
   }
 
   /**
@@ -275,10 +264,15 @@ export class OktaModel {
         return revokeEndpoint(this.server, request);
       case 'token':
         return tokenEndpoint(this.server, request, argument, this.rotateRefreshTokens);
-      case 'sessions':
-        return this.sessions.answer(request, argument);
+      case 'sessions': {
+        const answer = this.sessions.answer(request, argument);
+        if (request.method === 'DELETE' && answer.status === 204) this.push.sessionEnded(argument);
+        return answer;
+      }
       case 'logout':
         return logoutEndpoint(this.server, request);
+      case 'ssf':
+        return this.push.answer(request, argument);
     }
   }
 }
