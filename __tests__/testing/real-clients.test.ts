@@ -1,4 +1,6 @@
 import { webcrypto } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import * as oidc from 'openid-client';
@@ -86,6 +88,32 @@ describe('client credentials at the custom authorization server (openid-client)'
     await expect(oidc.clientCredentialsGrant(await discover())).rejects.toMatchObject({ error: 'invalid_scope' });
     await expect(oidc.clientCredentialsGrant(await discover(), { scope: 'openid orders:read' })).rejects.toMatchObject({ error: 'invalid_scope', error_description: expect.stringContaining('openid') });
     await expect(oidc.clientCredentialsGrant(await discover(oidc.ClientSecretBasic('wrong')), { scope: 'orders:read' })).rejects.toMatchObject({ error: 'invalid_client' });
+  });
+});
+
+describe('DPoP at the dev issuer’s token endpoint (openid-client)', () => {
+  test('a proof binds the service token after Okta’s use_dpop_nonce round; tokengate then wants the proof of that key', async () => {
+    const keyPair = await oidc.randomDPoPKeyPair('ES256');
+    const config = await discover();
+    const DPoP = oidc.getDPoPHandle(config, keyPair);
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'orders:read' }, { DPoP });
+    expect(tokens.token_type).toBe('dpop');
+    const tokenCalls = dev.okta.requests.filter((r) => r.endpoint === 'token');
+    expect(tokenCalls.map((r) => JSON.parse(Buffer.from(String(r.headers.dpop).split('.')[1], 'base64url').toString()).nonce === undefined)).toEqual([true, false]);
+    const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString());
+    expect(claims.cnf.jkt).toMatch(/^[\w-]{43}$/);
+    const server = createServer(express().get('/orders', protect(guard(), { dpop: 'required', scopes: ['orders:read'] }), (req, res) => res.json({ clientId: req.auth!.clientId })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`);
+      const ok = await oidc.fetchProtectedResource(config, tokens.access_token, url, 'GET', null, undefined, { DPoP });
+      expect(ok.status).toBe(200);
+      const asBearer = await fetch(url, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(asBearer.status).toBe(401);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

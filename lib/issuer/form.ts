@@ -30,6 +30,8 @@ export interface FormPost {
   clock: () => number;
   /** Called once the client is authenticated, just before the request goes (counters of calls sent). */
   sending?: () => void;
+  /** More request headers (a DPoP proof). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -39,7 +41,7 @@ export interface FormPost {
  */
 export async function postForm(post: FormPost): Promise<{ response: HttpResponse; sent: number }> {
   const form: Record<string, string> = { ...post.form };
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  const headers: Record<string, string> = { ...post.headers, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   await authenticate(post.client, post.endpoint, form, headers, post.clock());
   post.sending?.();
   const request: HttpRequest = { method: 'POST', url: post.endpoint, headers, body: new URLSearchParams(form).toString(), timeout: post.limits.timeout, maxBytes: post.limits.maxBytes };

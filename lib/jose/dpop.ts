@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import {
   DpopProofAlgorithmError,
   DpopProofKeyError,
@@ -11,7 +11,7 @@ import {
 import type { Algorithm } from './algorithms';
 import { decodeJwt, type DecodedJwt } from './compact';
 import { readJwk } from './jwk';
-import { verifySignature } from './signature';
+import { algorithmsFor, signCompact, verifySignature } from './signature';
 
 /** How DPoP proofs are checked (the resolved `dpop` option). */
 export interface ProofRules {
@@ -31,8 +31,8 @@ export interface ProofRequest {
   method: string;
   /** The URLs (without query and fragment, normalized by {@link normalizeHtu}) the request may be named by (`htu`). */
   urls: readonly string[];
-  /** The access token the proof must name by hash (`ath`). */
-  accessToken: string;
+  /** The access token the proof must name by hash (`ath`); `undefined` at a token endpoint, where a proof names none. */
+  accessToken: string | undefined;
 }
 
 /** A proof that passed {@link verifyProof}. */
@@ -132,7 +132,7 @@ export function verifyProof(proof: string, rules: ProofRules, request: ProofRequ
   if (iat > nowSeconds + rules.clockTolerance || iat < nowSeconds - rules.proofMaxAge - rules.clockTolerance) {
     throw new DpopProofStaleError(`The DPoP proof's iat is outside the accepted window (at most ${rules.proofMaxAge} s old); make a new proof`);
   }
-  if (ath !== accessTokenHash(request.accessToken)) throw new DpopProofMismatchError('The DPoP proof\'s ath is not the hash of this access token');
+  if (request.accessToken !== undefined && ath !== accessTokenHash(request.accessToken)) throw new DpopProofMismatchError('The DPoP proof\'s ath is not the hash of this access token');
   if (nonce !== undefined && typeof nonce !== 'string') throw new DpopProofMalformedError('The DPoP proof\'s nonce must be a string');
   return { jti, iat, thumbprint, nonce };
 }
@@ -140,4 +140,60 @@ export function verifyProof(proof: string, rules: ProofRules, request: ProofRequ
 /** A method name fit for a message: what a client sent, cut short and without control characters. */
 function printableMethod(method: string): string {
   return method.replace(/[^\x21-\x7e]/g, '').slice(0, 16);
+}
+
+/** The public JWK of a key (a private key gives its public half): only the members of its type. */
+export function publicJwk(key: KeyObject): Record<string, unknown> {
+  const { kty, crv, n, e, x, y } = createPublicKey(key).export({ format: 'jwk' });
+  return Object.fromEntries(Object.entries({ kty, crv, n, e, x, y }).filter(([, value]) => value !== undefined));
+}
+
+/** What {@link signProof} makes a proof of. */
+export interface ProofInput {
+  privateKey: KeyObject;
+  /** Default: ES256/ES384/ES512 by curve, EdDSA for Ed25519, PS256 for RSA. */
+  alg?: Algorithm;
+  method: string;
+  url: string;
+  accessToken?: string;
+  nonce?: string;
+  /** Seconds since the epoch. */
+  iat: number;
+  jti?: string;
+  /** Header fields to set or, with `undefined`, remove. */
+  header?: Record<string, unknown>;
+  /** Claims to set or, with `undefined`, remove. */
+  claims?: Record<string, unknown>;
+}
+
+/**
+ * Signs a DPoP proof (RFC 9449 section 4.2) with `node:crypto`: `typ` `dpop+jwt`, the public `jwk`,
+ * `jti`, `htm`, `htu` (query and fragment dropped), `iat`, and `ath` / `nonce` when given.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
+ */
+export function signProof(input: ProofInput): string {
+  const alg = input.alg ?? proofAlgorithm(input.privateKey);
+  const target = new URL(input.url);
+  const header = withoutUndefined({ typ: 'dpop+jwt', alg, jwk: publicJwk(input.privateKey), ...input.header });
+  const claims = withoutUndefined({
+    jti: input.jti ?? randomUUID(),
+    htm: input.method,
+    htu: `${target.origin}${target.pathname}`,
+    iat: input.iat,
+    ath: input.accessToken === undefined ? undefined : accessTokenHash(input.accessToken),
+    nonce: input.nonce,
+    ...input.claims,
+  });
+  return signCompact(header, claims, alg, input.privateKey);
+}
+
+/** The algorithm a key signs proofs with by default; a `TypeError` for a key that cannot sign them. */
+export function proofAlgorithm(key: KeyObject): Algorithm {
+  const algorithms = algorithmsFor(key);
+  if (algorithms.length === 0) throw new TypeError('tokengate: a DPoP key must be an RSA, EC (P-256, P-384, P-521) or Ed25519 private key');
+  return algorithms.includes('PS256') ? 'PS256' : algorithms[0];
+}
+
+function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
 }

@@ -1,5 +1,6 @@
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from '../errors';
 import { emit, type TokengateEvent } from '../events';
+import type { KeyObject } from 'node:crypto';
 import type { ClientCredentials } from '../issuer/client-auth';
 import { sendTimed } from '../issuer/form';
 import { HttpError, type HttpClient, type HttpRequest, type HttpResponse } from '../issuer/http';
@@ -44,8 +45,11 @@ export interface SessionOptions {
   /**
    * OAuth 2.0 client credentials for the Okta API (a service app with `okta.sessions.read`,
    * authenticating with `private_key_jwt`). The access token is cached until 60 s before it expires.
+   * `dpop`: for a service app with "Require DPoP" on, `true` (a P-256 key made at start-up) or a
+   * private key of your own: the token is then DPoP-bound (Okta's `use_dpop_nonce` is handled) and
+   * every Sessions API call carries its proof. Default `false`.
    */
-  client?: ClientCredentials & { scopes?: readonly string[]; tokenEndpoint?: string };
+  client?: ClientCredentials & { scopes?: readonly string[]; tokenEndpoint?: string; dpop?: boolean | KeyObject };
   /** The claim that carries the Okta session id (added by a Token Inline Hook). Default `'sid'`. */
   claim?: string;
   /** Session statuses that pass. Default `['ACTIVE']`. */
@@ -198,7 +202,7 @@ export class SessionChecker {
    * closed. Rejects with an `Error` saying why otherwise.
    */
   async close(sessionId: string): Promise<void> {
-    const { response } = await this.send('DELETE', sessionId, await this.credentials.authorization());
+    const { response } = await this.send('DELETE', sessionId);
     this.answers.gate.observe(response);
     const now = this.context.clock();
     this.answers.set(sessionId, { kind: 'ended', status: 'ENDED', until: now + 86_400_000, staleUntil: 0, refreshFrom: Infinity, lastUsed: now });
@@ -222,18 +226,20 @@ export class SessionChecker {
    * One request for a session. Refuses an id that is not a plain Okta id (`.` or `..` would reach
    * another path with the API token); failures never name the URL, which holds the id.
    */
-  private async send(method: HttpRequest['method'], sessionId: string, authorization: string): Promise<{ response: HttpResponse; sent: number }> {
+  private async send(method: HttpRequest['method'], sessionId: string): Promise<{ response: HttpResponse; sent: number }> {
     if (!usableSessionId(sessionId)) throw new UpstreamProblem(`refused: a session id must be ${SESSION_ID_SHAPE}`);
     const url = `${this.options.orgUrl}/api/v1/sessions/${sessionId}`;
-    try {
-      return await sendTimed(
-        this.http,
-        { method, url, headers: { authorization, accept: 'application/json' }, timeout: this.options.timeout, maxBytes: this.options.maxBytes },
-        this.context.clock,
-      );
-    } catch (error) {
-      throw new UpstreamProblem(`${this.options.orgUrl}${SESSION_PATH} ${failedCall(error)}`);
-    }
+    const once = async () => {
+      const headers = { ...(await this.credentials.headers(method, url)), accept: 'application/json' };
+      try {
+        return await sendTimed(this.http, { method, url, headers, timeout: this.options.timeout, maxBytes: this.options.maxBytes }, this.context.clock);
+      } catch (error) {
+        throw new UpstreamProblem(`${this.options.orgUrl}${SESSION_PATH} ${failedCall(error)}`);
+      }
+    };
+    const first = await once();
+    // A DPoP-bound API token: the API may ask for its nonce once; the proof is made again with it.
+    return this.credentials.wantsNonce(first.response.status, first.response.headers) ? once() : first;
   }
 
   /** One `GET` for a session, and what it teaches; an answer that does not pass is reported as `session.ended`. */
@@ -244,9 +250,8 @@ export class SessionChecker {
   }
 
   private async ask(sessionId: string, tokenExp: number): Promise<Entry> {
-    const authorization = await this.credentials.authorization();
     this.calls++;
-    const { response, sent } = await this.send('GET', sessionId, authorization);
+    const { response, sent } = await this.send('GET', sessionId);
     this.answers.gate.observe(response);
     const now = this.context.clock();
     if (response.status === 404) {

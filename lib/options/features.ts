@@ -1,3 +1,5 @@
+import { createPrivateKey, generateKeyPairSync, KeyObject } from 'node:crypto';
+import { proofAlgorithm } from '../jose/dpop';
 import type { CallLimits } from '../issuer/form';
 import { resolveClient, type ClientCredentials } from '../issuer/client-auth';
 import type { IntrospectionOptions, ResolvedIntrospection } from '../liveness/introspection';
@@ -121,13 +123,14 @@ export function resolveSessions(input: SessionOptions, issuer: string): Resolved
   if (o.apiToken !== undefined && !nonEmptyString(o.apiToken)) throw new TypeError('tokengate: option "sessions.apiToken" must be a non-empty string');
   let client: ResolvedSessions['client'];
   if (o.client !== undefined) {
-    const { scopes, tokenEndpoint, ...credentials } = object('sessions.client', o.client) as Record<string, unknown>;
+    const { scopes, tokenEndpoint, dpop, ...credentials } = object('sessions.client', o.client) as Record<string, unknown>;
     const resolved = resolveClient('sessions.client', credentials);
     if (resolved.method !== 'private_key_jwt') throw new TypeError('tokengate: option "sessions.client" must authenticate with private_key_jwt (give "privateKey"), as Okta requires for its API');
     client = {
       ...resolved,
       scopes: stringList('sessions.client.scopes', scopes) ?? ['okta.sessions.read'],
       tokenEndpoint: tokenEndpoint === undefined ? `${orgUrl}/oauth2/v1/token` : url('sessions.client.tokenEndpoint', tokenEndpoint, false),
+      dpopKey: dpopKey(dpop),
     };
   }
   if (o.pushed !== undefined && typeof o.pushed !== 'boolean') throw new TypeError('tokengate: option "sessions.pushed" must be a boolean');
@@ -153,4 +156,17 @@ export function resolveSessions(input: SessionOptions, issuer: string): Resolved
   };
 }
 
-
+/** The key of `sessions.client.dpop`: none for `false`, a fresh P-256 key for `true`, or the private key given. */
+function dpopKey(value: unknown): KeyObject | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) {
+    // Generated as PEM and parsed: a KeyObject straight from the generator can deadlock Node 20 when exported.
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    return createPrivateKey(pem.privateKey);
+  }
+  if (value instanceof KeyObject && value.type === 'private') {
+    proofAlgorithm(value);
+    return value;
+  }
+  throw new TypeError('tokengate: option "sessions.client.dpop" must be a boolean or a private KeyObject (RSA, EC or Ed25519)');
+}

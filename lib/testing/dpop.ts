@@ -1,7 +1,8 @@
-import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import type { Algorithm } from '../jose/algorithms';
-import { accessTokenHash, jwkThumbprint } from '../jose/dpop';
-import { algorithmsFor, signCompact } from '../jose/signature';
+import { jwkThumbprint, publicJwk, signProof } from '../jose/dpop';
+
+export { publicJwk };
 
 /** Options of {@link createDpopProof}. */
 export interface DpopProofOptions {
@@ -27,12 +28,6 @@ export interface DpopProofOptions {
   claims?: Record<string, unknown>;
 }
 
-/** The public JWK of a key (a private key gives its public half). */
-export function publicJwk(key: KeyObject): Record<string, unknown> {
-  const { kty, crv, n, e, x, y } = createPublicKey(key).export({ format: 'jwk' });
-  return Object.fromEntries(Object.entries({ kty, crv, n, e, x, y }).filter(([, value]) => value !== undefined));
-}
-
 /** The RFC 7638 thumbprint of a key's public JWK: the `cnf.jkt` of tokens bound to it. */
 export function dpopThumbprint(key: KeyObject): string {
   return jwkThumbprint(publicJwk(key))!;
@@ -51,28 +46,5 @@ export function dpopThumbprint(key: KeyObject): string {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
 export function createDpopProof(options: DpopProofOptions): string {
-  const { privateKey } = options;
-  const alg = options.alg ?? defaultAlgorithm(privateKey);
-  const target = new URL(options.url);
-  const header = strip({ typ: 'dpop+jwt', alg, jwk: publicJwk(privateKey), ...options.header });
-  const claims = strip({
-    jti: options.jti ?? randomUUID(),
-    htm: options.method,
-    htu: `${target.origin}${target.pathname}`,
-    iat: options.iat ?? Math.floor(Date.now() / 1000),
-    ath: options.accessToken === undefined ? undefined : accessTokenHash(options.accessToken),
-    nonce: options.nonce,
-    ...options.claims,
-  });
-  return signCompact(header, claims, alg, privateKey);
-}
-
-function defaultAlgorithm(key: KeyObject): Algorithm {
-  const algorithms = algorithmsFor(key);
-  if (algorithms.length === 0) throw new TypeError('tokengate/testing: createDpopProof() needs an RSA, EC (P-256, P-384, P-521) or Ed25519 private key');
-  return algorithms.includes('PS256') ? 'PS256' : algorithms[0];
-}
-
-function strip(record: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
+  return signProof({ ...options, iat: options.iat ?? Math.floor(Date.now() / 1000), jti: options.jti ?? randomUUID() });
 }

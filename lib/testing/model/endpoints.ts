@@ -1,4 +1,5 @@
 import type { ClientAuthenticator } from './clients';
+import type { DpopServer } from './dpop';
 import { json, type MockEndpoint, type ModelRequest, type ModelResponse } from './http';
 import type { KeyRing } from './keys';
 import type { SessionsApi } from './sessions';
@@ -15,6 +16,8 @@ export interface ServerContext {
   tokens: TokenLedger;
   clients: ClientAuthenticator;
   sessions: SessionsApi;
+  /** DPoP at the token endpoints and the Sessions API. */
+  dpop: DpopServer;
   /** Ends an Okta session as signing out does (pushes included). */
   endSession: (id: string) => void;
   /** The client's registered sign-out redirect URIs; `undefined`: any absolute http(s) URI is accepted. */
@@ -129,7 +132,7 @@ export function tokenEndpoint(server: ServerContext, request: ModelRequest, toke
     const supported = custom ? 'refresh_token and client_credentials' : 'client_credentials';
     return json(400, { error: 'unsupported_grant_type', error_description: `The mock supports ${supported} here.` });
   }
-  return custom ? serviceGrant(server, request, form) : oktaApiGrant(server, form, tokenUrl);
+  return custom ? serviceGrant(server, request, form) : oktaApiGrant(server, request, form, tokenUrl);
 }
 
 /** Scopes a client credentials grant may not ask for: they are about a user. */
@@ -150,20 +153,28 @@ function serviceGrant(server: ServerContext, request: ModelRequest, form: URLSea
   }
   const refused = scopes.filter((scope) => USER_SCOPES.has(scope));
   if (refused.length > 0) return json(400, { error: 'invalid_scope', error_description: `The following scopes are not allowed: ${refused.join(' ')}` });
-  const accessToken = server.tokens.serviceToken(client.clientId, scopes);
-  return json(200, { token_type: 'Bearer', expires_in: 3600, access_token: accessToken, scope: scopes.join(' ') });
+  const dpop = server.dpop.atTokenEndpoint(request, `${server.base}/v1/token`, false);
+  if ('failure' in dpop) return dpop.failure;
+  const accessToken = server.tokens.serviceToken(client.clientId, scopes, dpop.jkt);
+  return json(200, { token_type: dpop.jkt === undefined ? 'Bearer' : 'DPoP', expires_in: 3600, access_token: accessToken, scope: scopes.join(' ') });
 }
 
-/** `client_credentials` at the org's `/oauth2/v1/token`: a `private_key_jwt` assertion gives an access token for the Okta API. */
-function oktaApiGrant(server: ServerContext, form: URLSearchParams, tokenUrl: string): ModelResponse {
+/**
+ * `client_credentials` at the org's `/oauth2/v1/token`: a `private_key_jwt` assertion gives an
+ * access token for the Okta API, DPoP-bound when the request has a proof (required with
+ * `okta.requireDpop`), after Okta's `use_dpop_nonce` round.
+ */
+function oktaApiGrant(server: ServerContext, request: ModelRequest, form: URLSearchParams, tokenUrl: string): ModelResponse {
   const assertion = form.get('client_assertion');
   if (assertion === null || form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
     return json(401, { error: 'invalid_client', error_description: 'Okta API service apps authenticate with private_key_jwt.' });
   }
   const problem = server.clients.checkAssertion(assertion, undefined, tokenUrl);
   if (problem !== undefined) return json(401, { error: 'invalid_client', error_description: problem });
-  const accessToken = server.sessions.grantAccessToken();
-  return json(200, { token_type: 'Bearer', expires_in: 3600, access_token: accessToken, scope: form.get('scope') ?? '' });
+  const dpop = server.dpop.atTokenEndpoint(request, tokenUrl);
+  if ('failure' in dpop) return dpop.failure;
+  const accessToken = server.sessions.grantAccessToken(dpop.jkt);
+  return json(200, { token_type: dpop.jkt === undefined ? 'Bearer' : 'DPoP', expires_in: 3600, access_token: accessToken, scope: form.get('scope') ?? '' });
 }
 
 /**
@@ -209,11 +220,13 @@ function refreshGrant(server: ServerContext, request: ModelRequest, form: URLSea
   const failure = server.clients.authenticate(request, form, `${server.base}/v1/token`);
   if (failure !== undefined) return failure;
   const presented = form.get('refresh_token') ?? '';
-  const redeemed = server.tokens.redeem(presented, rotate);
+  const dpop = server.dpop.atTokenEndpoint(request, `${server.base}/v1/token`, false);
+  if ('failure' in dpop) return dpop.failure;
+  const redeemed = server.tokens.redeem(presented, rotate, dpop.jkt);
   if ('invalid' in redeemed) return json(400, { error: 'invalid_grant', error_description: redeemed.invalid });
   const { tokens, claims } = redeemed;
   return json(200, {
-    token_type: 'Bearer',
+    token_type: dpop.jkt === undefined ? 'Bearer' : 'DPoP',
     expires_in: 3600,
     access_token: tokens.accessToken,
     scope: Array.isArray(claims.scp) ? claims.scp.join(' ') : 'openid profile',

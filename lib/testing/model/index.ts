@@ -1,6 +1,7 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { ClientAuthenticator } from './clients';
 import { discoveryDocument, endpointBase, introspectEndpoint, logoutEndpoint, revokeEndpoint, routeRequest, tokenEndpoint, type ServerContext } from './endpoints';
+import { DpopServer } from './dpop';
 import { Faults, type FailureMode } from './faults';
 import { ENDPOINTS, json, oktaError, requestId, type MockEndpoint, type ModelRequest, type ModelResponse, type RecordedRequest } from './http';
 import { KeyRing } from './keys';
@@ -53,6 +54,7 @@ export class OktaModel {
   private readonly sessions: SessionsApi;
   private readonly clients: ClientAuthenticator;
   private readonly faults: Faults;
+  private readonly dpop: DpopServer;
   private readonly server: ServerContext;
   private readonly jwksMaxAge: number;
 
@@ -72,12 +74,13 @@ export class OktaModel {
     this.jwksUri = `${base}/v1/keys`;
     this.keys = new KeyRing(options.algorithms ?? ['RS256']);
     this.tokens = new TokenLedger({ issuer: this.issuer, audience: this.audience, clientId: this.clientId, keys: this.keys, clock, refreshGrace: () => this.refreshTokenGrace });
-    this.sessions = new SessionsApi({ apiToken: this.apiToken, orgUrl: this.orgUrl, clock });
+    this.dpop = new DpopServer(clock);
+    this.sessions = new SessionsApi({ apiToken: this.apiToken, orgUrl: this.orgUrl, dpop: this.dpop, clock });
     this.clients = new ClientAuthenticator({ clientId: this.clientId, clientSecret: this.clientSecret, clock });
     this.faults = new Faults(clock);
     // The transmitter signs with the org authorization server's keys: the issuer's own, when the issuer is the org.
     this.push = new MockPush({ orgUrl: this.orgUrl, keys: base === `${this.orgUrl}/oauth2` ? this.keys : new KeyRing(['RS256']), apiToken: this.apiToken, clock });
-    this.server = { issuer: this.issuer, base, orgUrl: this.orgUrl, jwksUri: this.jwksUri, keys: this.keys, tokens: this.tokens, clients: this.clients, sessions: this.sessions, endSession: (id) => this.endSession(id), postLogoutRedirectUris: options.postLogoutRedirectUris };
+    this.server = { issuer: this.issuer, base, orgUrl: this.orgUrl, jwksUri: this.jwksUri, keys: this.keys, tokens: this.tokens, clients: this.clients, sessions: this.sessions, dpop: this.dpop, endSession: (id) => this.endSession(id), postLogoutRedirectUris: options.postLogoutRedirectUris };
   }
 
   /** Key ids currently published, newest last. */
@@ -168,6 +171,15 @@ export class OktaModel {
   /** Whether a session exists and has not expired. */
   hasSession(id: string): boolean {
     return this.sessions.has(id);
+  }
+
+  /**
+   * Makes Okta API service apps use DPoP, as with "Require DPoP" on: `{org}/oauth2/v1/token` then
+   * refuses a request without a proof (400 `invalid_dpop_proof`), and asks for its nonce first
+   * (400 `use_dpop_nonce`, `DPoP-Nonce`). Token endpoints take proofs anyway and bind the tokens.
+   */
+  requireDpop(required = true): void {
+    this.dpop.required = required;
   }
 
   /** Trusts a public key for `private_key_jwt` client assertions: from now on their signatures are verified. */

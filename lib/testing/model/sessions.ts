@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { DpopServer } from './dpop';
 import { json, oktaError, type ModelRequest, type ModelResponse } from './http';
 
 /** An Okta session, as `GET /api/v1/sessions/{id}` returns it. */
@@ -32,6 +33,8 @@ export interface SessionsContext {
   apiToken: string;
   /** The org URL the `_links` point at. */
   orgUrl: string;
+  /** DPoP proofs of bound API tokens. */
+  dpop: DpopServer;
   clock: () => number;
 }
 
@@ -45,7 +48,8 @@ export class SessionsApi {
   private readonly sessions = new Map<string, MockSession>();
   /** How long each session lasts from its creation or last refresh, in milliseconds. */
   private readonly lifetimes = new Map<string, number>();
-  private readonly accessTokens = new Map<string, number>();
+  /** Okta API access tokens from client credentials: until when, and the key a DPoP-bound one is bound to. */
+  private readonly accessTokens = new Map<string, { until: number; jkt: string | undefined }>();
 
   constructor(private readonly context: SessionsContext) {}
 
@@ -97,18 +101,22 @@ export class SessionsApi {
     return session !== undefined && Date.parse(session.expiresAt) > this.context.clock();
   }
 
-  /** A new access token for the Okta API, valid for an hour. */
-  grantAccessToken(): string {
+  /** A new access token for the Okta API, valid for an hour; DPoP-bound to `jkt` when given. */
+  grantAccessToken(jkt?: string): string {
     const accessToken = randomBytes(32).toString('base64url');
-    this.accessTokens.set(accessToken, this.context.clock() + 3600_000);
+    this.accessTokens.set(accessToken, { until: this.context.clock() + 3600_000, jkt });
     return accessToken;
   }
 
   /** Answers `GET`, `DELETE /api/v1/sessions/{id}` and `POST …/lifecycle/refresh` (which extends the session by its lifetime), with Okta's error objects for 401 and 404. */
   answer(request: ModelRequest, id: string): ModelResponse {
     const authorization = String(request.headers.authorization ?? '');
-    const bearer = /^Bearer (.+)$/.exec(authorization)?.[1];
-    const authorized = authorization === `SSWS ${this.context.apiToken}` || (bearer !== undefined && (this.accessTokens.get(bearer) ?? 0) > this.context.clock());
+    const token = /^(?:Bearer|DPoP) (.+)$/i.exec(authorization)?.[1];
+    const granted = token === undefined ? undefined : this.accessTokens.get(token);
+    const live = granted !== undefined && granted.until > this.context.clock();
+    // A DPoP-bound token needs the DPoP scheme and a proof of its key; an unbound one, the Bearer scheme.
+    const proven = live && (granted.jkt === undefined ? /^Bearer /i.test(authorization) : this.context.dpop.atApi(request, `${this.context.orgUrl}${request.path}`, token!, granted.jkt));
+    const authorized = authorization === `SSWS ${this.context.apiToken}` || proven;
     if (!authorized) return oktaError(401, 'E0000011', 'Invalid token provided');
     if (!this.has(id)) {
       return oktaError(404, 'E0000007', `Not found: Resource not found: ${id} (Session)`);

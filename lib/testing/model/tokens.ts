@@ -130,10 +130,11 @@ export class TokenLedger {
    * Redeems a refresh token for new tokens of its family, or says why it cannot be. With `rotate`,
    * each refresh token is replaced on use; the used one still works for the grace period (Okta's
    * default 30 s; see {@link TokenContext.refreshGrace}), and using it after that revokes the whole
-   * family, as Okta does. Without `rotate`, the presented one stays the refresh token to use.
+   * family, as Okta does. Without `rotate`, the presented one stays the refresh token to use. With
+   * `jkt` (a DPoP proof came with the request) the new access token is bound to that key.
    * @see https://developer.okta.com/docs/guides/refresh-tokens/main/#refresh-token-reuse-detection
    */
-  redeem(presented: string, rotate: boolean): { tokens: IssuedTokens; claims: Record<string, unknown> } | { invalid: string } {
+  redeem(presented: string, rotate: boolean, jkt?: string): { tokens: IssuedTokens; claims: Record<string, unknown> } | { invalid: string } {
     const record = this.refreshTokens.get(presented);
     if (record === undefined || this.revokedFamilies.has(record.family)) return { invalid: 'The refresh token is invalid or expired.' };
     const now = this.context.clock();
@@ -142,17 +143,18 @@ export class TokenLedger {
       return { invalid: 'The refresh token was already used; the token family is revoked.' };
     }
     if (rotate) record.usedAt ??= now;
-    const tokens = this.issue(record.claims, record.family);
+    const tokens = this.issue(jkt === undefined ? record.claims : { ...record.claims, cnf: { jkt } }, record.family);
     if (!rotate) this.refreshTokens.delete(tokens.refreshToken);
     return { tokens, claims: record.claims };
   }
 
   /**
    * A client credentials access token for a service app at the custom authorization server, as
-   * Okta mints it: `sub` and `cid` the client id, `scp` the granted scopes, no `uid` or `auth_time`.
+   * Okta mints it: `sub` and `cid` the client id, `scp` the granted scopes, no `uid` or `auth_time`;
+   * with `jkt`, bound to that key (`cnf.jkt`).
    */
-  serviceToken(clientId: string, scopes: string[]): string {
-    return this.accessToken({ sub: clientId, cid: clientId, scp: scopes, uid: undefined, auth_time: undefined }, {});
+  serviceToken(clientId: string, scopes: string[], jkt?: string): string {
+    return this.accessToken({ sub: clientId, cid: clientId, scp: scopes, uid: undefined, auth_time: undefined, cnf: jkt === undefined ? undefined : { jkt } }, {});
   }
 
   /**
