@@ -51,7 +51,12 @@ export class RedisServer {
 
   /** Empties the server: tests that repeat the same ids (once per client kind) start clean. */
   flush(): void {
-    spawnSync('redis-cli', ['-p', String(this.port), 'FLUSHALL'], { encoding: 'utf8' });
+    this.cli('FLUSHALL');
+  }
+
+  /** Runs redis-cli against the server; its output. */
+  cli(...args: string[]): string {
+    return spawnSync('redis-cli', ['-p', String(this.port), ...args], { encoding: 'utf8' }).stdout.trim();
   }
 
   /** Stops the server (SIGKILL: an outage, not a clean shutdown). */

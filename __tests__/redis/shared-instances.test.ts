@@ -181,6 +181,28 @@ describe.each(CLIENT_KINDS)('%s', (kind) => {
     await expect(fresh.guard.verifyToken(okta.token({ sub: 'carol@example.com', iat: Math.floor(now / 1000) - 300 }))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
   });
 
+  test('entries the previous release wrote (one key each) are still loaded, and copied into the sorted set; legacyKeys: false ignores them', async () => {
+    const now = Date.now();
+    const legacy = (subject: string) => {
+      const entry = { kind: 'sub', value: subject, at: now, until: now + 600_000 };
+      redis.cli('SET', `tokengate:deny:sub:${subject}:${now}`, JSON.stringify(entry), 'PX', '600000');
+    };
+    const token = (subject: string) => okta.token({ sub: subject, iat: Math.floor(now / 1000) - 60 });
+    legacy('gina@example.com');
+    const reading = await instance({ clockTolerance: 0 });
+    await expect(reading.guard.verifyToken(token('gina@example.com'))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+    expect(redis.cli('ZCARD', '{tokengate}:deny')).toBe('1');
+
+    legacy('hank@example.com');
+    const client = await serverClient(kind, redis.port);
+    const ignoring = createGuard({ issuer: okta.issuer, audience: okta.audience, clockTolerance: 0, revocation: { store: redisRevocationStore(client.client, { legacyKeys: false }) } });
+    opened.push({ guard: ignoring, client });
+    await ignoring.ready();
+    await expect(ignoring.verifyToken(token('hank@example.com'))).resolves.toBeDefined();
+    // What was copied before still counts.
+    await expect(ignoring.verifyToken(token('gina@example.com'))).rejects.toMatchObject({ code: 'ERR_TOKEN_REVOKED' });
+  });
+
   test('two guards on one Redis client, each with its own store, keep their own subscriptions; closing one leaves the other live', async () => {
     const client = await serverClient(kind, redis.port);
     const store = () => redisRevocationStore(client.client, { timeout: 0.5 });
