@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { createGuard, type Guard, type GuardOptions, type TokengateEvent } from 'tokengate';
 import * as ex from 'tokengate/express';
-import { redisRevocationStore, redisSessionStore } from 'tokengate/redis';
+import { redisAnswerStore, redisRevocationStore, redisSessionStore } from 'tokengate/redis';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
 import { CLIENT_KINDS, clusterClient, type OpenClient } from './clients';
 import { RedisCluster } from './redis-server';
@@ -145,5 +145,20 @@ describe.each(CLIENT_KINDS)('%s cluster', (kind) => {
     expect(cluster.nodes.map((_, node) => Number(cluster.cli(node, 'DBSIZE'))).filter((size) => size > 0).length).toBeGreaterThan(1);
     await expect(store.deleteWhere({ subject: 'erin@example.com' })).resolves.toBe(ids.length);
     for (const id of ids) await expect(store.get(id)).resolves.toBeUndefined();
+  });
+
+  test('Sessions API answers are shared across the cluster: one call per session for both instances', async () => {
+    const stores = [await clusterClient(kind, cluster.nodes), await clusterClient(kind, cluster.nodes)];
+    const guards = stores.map((client) => {
+      const guard = createGuard({ issuer: okta.issuer, audience: okta.audience, sessions: { apiToken: okta.apiToken, timeout: 1, store: redisAnswerStore(client.client) } });
+      opened.push({ guard, client });
+      return guard;
+    });
+    await Promise.all(guards.map((guard) => guard.ready()));
+    const tokens = Array.from({ length: 6 }, () => okta.token({ sid: okta.session().id }));
+    for (const token of tokens) for (const guard of guards) await guard.verifyToken(token, { session: 'strict' });
+    expect(okta.calls.sessions).toBe(tokens.length);
+    // Answers spread over the slots.
+    expect(cluster.nodes.map((_, node) => Number(cluster.cli(node, 'DBSIZE'))).filter((size) => size > 0).length).toBeGreaterThan(1);
   });
 });

@@ -15,7 +15,7 @@ import type { Policy } from '../verify/policy';
 import type { AuthResult } from '../verify/result';
 import { handleSessionRequest } from '../verify/session-request';
 import type { Verifier } from '../verify/verifier';
-import type { Guard, GuardStats } from './types';
+import type { Guard, GuardStats, SharedAnswerStats } from './types';
 
 /** What a guard is made of (see `createGuard`); a part is undefined when its option is not given. */
 export interface GuardParts {
@@ -145,6 +145,7 @@ export class TokenGuard implements Guard {
   ready(): Promise<void> {
     return this.guarded(async () => {
       await this.parts.keys.ready();
+      await this.parts.liveness?.ready();
       await this.parts.denylist.ready();
     });
   }
@@ -158,11 +159,11 @@ export class TokenGuard implements Guard {
       refreshes: this.parts.refreshes(),
     };
     const i = liveness?.introspector;
-    if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls };
+    if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls, ...sharedStats(i.answers.shared) };
     const s = liveness?.sessions;
     if (s !== undefined) {
       const { size, hits, misses } = s.answers;
-      stats.sessions = { size, hits, misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor };
+      stats.sessions = { size, hits, misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor, ...sharedStats(s.answers.shared) };
     }
     return stats;
   }
@@ -170,7 +171,7 @@ export class TokenGuard implements Guard {
   async close(): Promise<void> {
     if (this.parts.verifier.closed) return;
     this.parts.verifier.close();
-    this.parts.liveness?.stop();
+    await this.parts.liveness?.stop();
     await this.parts.denylist.close();
     this.parts.keys.close();
     if (this.parts.ownsHttp) await this.parts.http.close?.();
@@ -200,4 +201,11 @@ export class TokenGuard implements Guard {
     }
     return error;
   }
+}
+
+/** The `shared` part of a liveness service's stats, when it has a store. */
+function sharedStats(shared: { hits: number; leases: number; waits: number; fallbacks: number; usable: boolean } | undefined): { shared?: SharedAnswerStats } {
+  if (shared === undefined) return {};
+  const { hits, leases, waits, fallbacks, usable } = shared;
+  return { shared: { hits, leases, waits, fallbacks, usable } };
 }

@@ -5,6 +5,7 @@ import { sendTimed } from '../issuer/form';
 import { HttpError, type HttpClient, type HttpRequest, type HttpResponse } from '../issuer/http';
 import { parseJson, UpstreamProblem } from '../issuer/problem';
 import { AnswerCache } from './answer-cache';
+import type { AnswerCodec, AnswerStore } from './answer-store';
 import { OktaApiCredentials, type ApiCredentialsConfig } from './okta-api-credentials';
 import { renewalStart, type Renewable } from './renewals';
 
@@ -65,6 +66,13 @@ export interface SessionOptions {
   maxBytes?: number;
   /** No calls for this long after a failure (without rate-limit headers), in seconds. Default 5. */
   retryAfter?: number;
+  /**
+   * Shares answers with every instance using the same store (`redisAnswerStore()` from
+   * `tokengate/redis`): one Sessions API call per session per `cacheTtl` for the whole fleet, and a
+   * rate-limit pause seen by one instance pauses all. Keyed by a SHA-256 of the org URL and the
+   * session id. Default: none (each instance asks Okta itself).
+   */
+  store?: AnswerStore;
 }
 
 /** Validated session options. Internal. */
@@ -80,6 +88,7 @@ export interface ResolvedSessions {
   timeout: number;
   maxBytes: number;
   retryAfter: number;
+  store: AnswerStore | undefined;
 }
 
 interface Entry extends Renewable {
@@ -89,6 +98,18 @@ interface Entry extends Renewable {
   /** A passing entry may be served until then while the API cannot answer, ms. */
   staleUntil: number;
 }
+
+/** An answer as the other instances read it: ms since the epoch, `null` for a time that never comes. */
+const SESSION_CODEC: AnswerCodec<Entry> = {
+  encode: (entry) => ({ kind: entry.kind, status: entry.status, until: entry.until, staleUntil: entry.staleUntil, refreshFrom: Number.isFinite(entry.refreshFrom) ? entry.refreshFrom : null }),
+  decode(value, now) {
+    const v = value as Record<string, unknown> | null;
+    if (v === null || typeof v !== 'object' || (v.kind !== 'ended' && v.kind !== 'status') || typeof v.status !== 'string' || !STATUS.test(v.status)) return undefined;
+    const refreshFrom = v.refreshFrom === null ? Infinity : v.refreshFrom;
+    if (typeof v.until !== 'number' || typeof v.staleUntil !== 'number' || typeof refreshFrom !== 'number') return undefined;
+    return { kind: v.kind, status: v.status, until: v.until, staleUntil: v.staleUntil, refreshFrom, lastUsed: now };
+  },
+};
 
 /** What the checker needs to know of the guard. */
 export interface SessionContext {
@@ -130,6 +151,7 @@ export class SessionChecker {
       unavailable: (message, retryAfter, cause) => new SessionsUnavailableError(`The Okta Sessions API ${message}`, retryAfter, { cause }),
       keep: () => true,
       renew: (entry) => this.passes(entry),
+      shared: options.store && { store: options.store, scope: options.orgUrl, codec: SESSION_CODEC, wait: (options.timeout + 1) * 1000 },
     });
   }
 
@@ -176,9 +198,9 @@ export class SessionChecker {
     this.answers.forget(sessionId);
   }
 
-  /** Stops renewals (the guard is closing). */
-  stop(): void {
-    this.answers.stop();
+  /** Stops renewals and the sharing (the guard is closing). */
+  stop(): Promise<void> {
+    return this.answers.stop();
   }
 
   /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RevocationEntry, RevocationStore } from '../revocation/denylist';
 import { linkTo, type RedisClientLike } from './clients';
 import { deadline, list, px, storeOptions, text, type RedisStoreOptions } from './common';
-import { subscribe, type Subscription } from './subscription';
+import { Subscriptions } from './subscription';
 
 /** Options of {@link redisRevocationStore}. */
 export interface RedisRevocationStoreOptions extends RedisStoreOptions {
@@ -72,10 +72,8 @@ export function redisRevocationStore(client: RedisClientLike, options: RedisRevo
   const entriesKey = `{${prefix}}:deny`;
   const legacy = options.legacyKeys !== false && !link.cluster;
   const run = (args: string[]) => deadline(link.command(args), timeout, args[0]!);
-  /** Subscriptions by the `onEntry` of their guard: a guard's resubscription replaces its own only. */
-  const subscriptions = new Map<unknown, Subscription>();
-  /** Counts `close()` calls: a subscription that lands after one is closed at once. */
-  let closings = 0;
+  /** Subscriptions by the `onEntry` of their guard. */
+  const subscriptions = new Subscriptions(link, timeout);
   /** Marks this store's claims, so that a claim whose answer was lost (a timeout) is known as its own when retried. */
   const owner = randomUUID();
   const trim = () => run(['ZREMRANGEBYSCORE', entriesKey, '-inf', String(clock())]);
@@ -144,29 +142,14 @@ export function redisRevocationStore(client: RedisClientLike, options: RedisRevo
       return entries;
     },
     async subscribe(onEntry, onState) {
-      const previous = subscriptions.get(onEntry);
-      subscriptions.delete(onEntry);
-      previous?.close();
-      const closing = closings;
-      const subscription = await subscribe(
-        link,
-        [channel],
-        {
-          message: (_channel, message) => {
-            const entry = parseEntry(message);
-            if (entry !== undefined) onEntry(entry);
-          },
-          state: onState,
-        },
-        timeout,
-      );
-      if (closing !== closings) subscription.close();
-      else subscriptions.set(onEntry, subscription);
+      const message = (value: string) => {
+        const entry = parseEntry(value);
+        if (entry !== undefined) onEntry(entry);
+      };
+      await subscriptions.add(onEntry, channel, message, onState);
     },
     async close() {
-      closings++;
-      for (const subscription of subscriptions.values()) subscription.close();
-      subscriptions.clear();
+      subscriptions.close();
     },
     async claimOnce(id, until) {
       const key = `${prefix}:once:${id}`;

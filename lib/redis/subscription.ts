@@ -144,3 +144,35 @@ function ioredisConnection(client: IoRedisLike, channels: readonly string[], mes
     destroy: () => sub.disconnect(),
   };
 }
+
+/**
+ * The subscriptions one store opened, one per listener of a guard: a guard's resubscription
+ * replaces its own only, one that lands after `close()` is closed at once, and `close()` ends all.
+ */
+export class Subscriptions {
+  private readonly open = new Map<unknown, Subscription>();
+  /** Counts `close()` calls. */
+  private closings = 0;
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly timeout: number,
+  ) {}
+
+  /** Subscribes `listener` (the key of its subscription) to `channel`, replacing its previous subscription. */
+  async add(listener: unknown, channel: string, message: (message: string) => void, state: (live: boolean) => void): Promise<void> {
+    const previous = this.open.get(listener);
+    this.open.delete(listener);
+    previous?.close();
+    const closing = this.closings;
+    const subscription = await subscribe(this.link, [channel], { message: (_channel, text) => message(text), state }, this.timeout);
+    if (closing !== this.closings) subscription.close();
+    else this.open.set(listener, subscription);
+  }
+
+  close(): void {
+    this.closings++;
+    for (const subscription of this.open.values()) subscription.close();
+    this.open.clear();
+  }
+}
