@@ -9,11 +9,11 @@ import { Subscriptions } from './subscription';
  * answers (Okta sessions, introspection) every instance of a fleet shares. Give it as
  * `sessions.store` and/or `introspection.store`.
  *
- * - `{prefix}:answer:{key}` holds an answer until it expires (`SET PX`); `{prefix}:lease:{key}` is
+ * - `tokengate:answer:{key}` (with the default prefix) holds an answer until it expires (`SET PX`); `tokengate:lease:{key}` is
  *   the lease of the one instance asking the upstream (`SET NX PX`, marked with this store's id,
  *   deleted when its answer is put). Keys are a service and a SHA-256, never a token or a session
  *   id; no command names two keys, so answers spread over a cluster's slots.
- * - Answers, failures and rate-limit pauses are announced on the channel `{prefix}:answers`
+ * - Answers, failures and rate-limit pauses are announced on the channel `tokengate:answers`
  *   (classic `PUBLISH`, which a cluster forwards to every node), to a subscription this store opens
  *   itself per guard, as {@link redisRevocationStore} does.
  * - Every command has the `timeout` deadline. `close()` ends every subscription of this store: give

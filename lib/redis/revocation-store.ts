@@ -7,7 +7,7 @@ import { Subscriptions } from './subscription';
 /** Options of {@link redisRevocationStore}. */
 export interface RedisRevocationStoreOptions extends RedisStoreOptions {
   /**
-   * Also read, on every load, the keys the previous releases wrote (`{prefix}:deny:{kind}:{value}:{at}`,
+   * Also read, on every load, the keys earlier releases wrote (`tokengate:deny:{kind}:{value}:{at}`,
    * found with `SCAN`), and copy them into the current layout. Single servers only: a cluster's `SCAN`
    * misses nodes, and that layout never worked there. Default `true`; set `false` once no instance
    * runs a release before this one.
@@ -44,16 +44,16 @@ function scored(reply: unknown): Array<{ member: string | null; score: number }>
  * A {@link RevocationStore} on Redis or Redis Cluster (node-redis 5+ or ioredis 5, see
  * {@link RedisClientLike}).
  *
- * - Every revocation is one member of the sorted set `{prefix}:deny` (the entry as JSON, scored by
- *   its `until`): one key, so one slot, and `load()` reads it from one node, in pages, whatever the
+ * - Every revocation is one member of the sorted set `{tokengate}:deny` (the prefix in braces, a
+ *   hash tag; the entry as JSON, scored by its `until`): one key, so one slot, and `load()` reads it from one node, in pages, whatever the
  *   cluster. A late write of an older entry adds a member beside the newer one and never replaces
  *   it; every instance merges them. Members whose `until` has passed are trimmed on every add and
  *   load, and never returned.
- * - New entries are announced on the channel `{prefix}:deny` with a classic `PUBLISH`, which a
+ * - New entries are announced on the channel `tokengate:deny` with a classic `PUBLISH`, which a
  *   cluster forwards to every node. The subscription is a connection this store opens itself per
  *   guard (a duplicate of your client, or in a cluster of one master's client, opened again on
  *   another master when it drops) and closes when subscribing fails (the guard then tries again).
- * - Logout-token ids are claimed once for the whole fleet with `SET NX` (`{prefix}:once:{id}`),
+ * - Logout-token ids are claimed once for the whole fleet with `SET NX` (`tokengate:once:{id}`),
  *   marked with this store's own id, so a claim whose answer was lost is known as its own when retried.
  * - Every command has the `timeout` deadline.
  *

@@ -4,8 +4,8 @@ import { deadline, list, px, storeOptions, text, type RedisStoreOptions } from '
 
 /**
  * A {@link BackendSessionStore} on Redis or Redis Cluster (node-redis 5+ or ioredis 5):
- * `{prefix}:sess:{id}` holds the session (expiring with it), and the sets `{prefix}:sess-sid:{sid}`
- * and `{prefix}:sess-sub:{subject}` index it for logout. No command names two keys, so sessions
+ * `tokengate:sess:{id}` holds the session (expiring with it), and the sets `tokengate:sess-sid:{sid}`
+ * and `tokengate:sess-sub:{subject}` index it for logout. No command names two keys, so sessions
  * spread over a cluster's slots. Every command has the `timeout` deadline. Tokens are stored as
  * they are: protect Redis as you protect the tokens (ACLs, TLS, no public port).
  *
