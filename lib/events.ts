@@ -56,6 +56,17 @@ export type TokengateEvent =
       unwritten: number;
     }
   | {
+      /**
+       * The shared answer store of a liveness service (`sessions.store`, `introspection.store`) is
+       * in use again (`usable: true`), or failed and this instance asks the upstream itself for a
+       * while (`usable: false`, with what the store said).
+       */
+      type: 'liveness.shared';
+      service: 'introspection' | 'sessions';
+      usable: boolean;
+      message?: string;
+    }
+  | {
       /** A step of a logout failed (the route's answer names the step only; the reason is here). */
       type: 'logout.failed';
       step: string;

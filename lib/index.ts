@@ -4,7 +4,7 @@
  * `tokengate/testing`; shared Redis stores in `tokengate/redis`.
  */
 export { createGuard } from './guard/create';
-export type { Guard, GuardStats } from './guard/types';
+export type { Guard, GuardStats, SharedAnswerStats } from './guard/types';
 export type { Handled, RefreshHooks, TokenSet } from './verify/pipeline';
 export type { GuardOptions, CacheOptions, KeySetOptions, Algorithm } from './options';
 export type { DpopOptions } from './options/dpop';
@@ -13,6 +13,7 @@ export type { RequestLike } from './util/request';
 export type { ClientCredentials, ClientAuthMethod } from './issuer/client-auth';
 export type { IntrospectionOptions } from './liveness/introspection';
 export type { SessionOptions } from './liveness/okta-sessions';
+export type { AnswerStore } from './liveness/answer-store';
 export type { AuthResult } from './verify/result';
 export { definePolicy, type Policy, type ClaimExpectation } from './verify/policy';
 export type { JwtHeader, JwtClaims } from './jose/compact';

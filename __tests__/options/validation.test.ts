@@ -14,6 +14,8 @@ test.each([
   ['a missing audience', { audience: undefined }, /"audience" must be a non-empty string/],
   ['an empty audience list', { audience: [] }, /"audience"/],
   ['alg none', { algorithms: ['none'] }, /may not contain "none"/],
+  ['a sessions.store without lease()', { sessions: { apiToken: 'x', store: { get() {}, put() {}, delete() {}, subscribe() {}, close() {} } } }, /"sessions.store" must implement get\(\), lease\(\).*missing: lease$/],
+  ['an introspection.store that is not an object', { introspection: { client: { clientId: 'c' }, store: 'redis' } }, /"introspection.store" must implement .*missing: get, lease, put, delete, subscribe, close/],
   ['HS256', { algorithms: ['RS256', 'HS256'] }, /may not contain "HS256".*RFC 8725/],
   ['an unsupported algorithm', { algorithms: ['RS1'] }, /unsupported "RS1"/],
   ['a negative clockTolerance', { clockTolerance: -1 }, /"clockTolerance" must be a number of seconds from 0 to 300/],

@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { createGuard, memoryRevocationStore, type Guard, type GuardOptions, type RevocationEntry, type RevocationStore, type TokengateEvent } from 'tokengate';
 import * as ex from 'tokengate/express';
-import { redisRevocationStore, type RedisClientLike, type RedisSubscriberLike } from 'tokengate/redis';
+import { redisRevocationStore, type NodeRedisClientLike, type RedisSubscriberLike } from 'tokengate/redis';
 import { mockOkta, type MockOkta } from 'tokengate/testing';
 import { ADAPTERS, fakeClock, settled, waitFor } from '../helpers';
 
@@ -216,7 +216,7 @@ describe('the Redis store', () => {
         },
       };
     };
-    const client = { duplicate: subscriber } as unknown as RedisClientLike;
+    const client: NodeRedisClientLike = { sendCommand: () => Promise.reject(new Error('not connected')), duplicate: subscriber };
     const guard = makeGuard({ revocation: { store: redisRevocationStore(client, { timeout: 0.2 }) } });
     await waitFor(() => opened >= 4, 8000);
     expect(opened - destroyed).toBeLessThanOrEqual(1);
@@ -335,11 +335,12 @@ describe('review: edges of the shared denylist', () => {
   test('a Redis claim whose answer timed out is known as this store’s own when the receiver is asked again', async () => {
     const keys = new Map<string, string>();
     let slow = true;
-    const client = {
-      set: (key: string, value: string, options: { condition?: 'NX' }) => {
+    const client: NodeRedisClientLike = {
+      sendCommand: ([command, key, value, ...rest]: string[]) => {
+        if (command === 'GET') return Promise.resolve(keys.get(key!) ?? null);
         const apply = () => {
-          if (options.condition === 'NX' && keys.has(key)) return null;
-          keys.set(key, value);
+          if (rest.includes('NX') && keys.has(key!)) return null;
+          keys.set(key!, value!);
           return 'OK';
         };
         // The first SET lands in Redis, but its answer comes after the store's deadline.
@@ -350,8 +351,10 @@ describe('review: edges of the shared denylist', () => {
         }
         return Promise.resolve(apply());
       },
-      get: (key: string) => Promise.resolve(keys.get(key) ?? null),
-    } as unknown as RedisClientLike;
+      duplicate: () => {
+        throw new Error('not used');
+      },
+    };
     const store = redisRevocationStore(client, { timeout: 0.1 });
     await expect(store.claimOnce!('jti-1', Date.now() + 60_000)).rejects.toThrow(/did not answer/);
     await expect(store.claimOnce!('jti-1', Date.now() + 60_000)).resolves.toBe(true);
@@ -362,24 +365,25 @@ describe('review: edges of the shared denylist', () => {
 
 test('two deliveries of one Universal Logout bearer arriving together at one instance: the second is a replay', async () => {
   const keys = new Map<string, string>();
-  const client = {
-    set: (key: string, value: string, options: { condition?: 'NX' }) =>
-      new Promise((resolve) =>
+  const client: NodeRedisClientLike = {
+    sendCommand: ([command, key, value, ...rest]: string[]) => {
+      if (command === 'GET') return Promise.resolve(keys.get(key!) ?? null);
+      if (command !== 'SET') return Promise.resolve(0);
+      return new Promise((resolve) =>
         setTimeout(() => {
-          if (options.condition === 'NX' && keys.has(key)) return resolve(null);
-          keys.set(key, value);
+          if (rest.includes('NX') && keys.has(key!)) return resolve(null);
+          keys.set(key!, value!);
           resolve('OK');
         }, 30),
-      ),
-    get: (key: string) => Promise.resolve(keys.get(key) ?? null),
-    publish: () => Promise.resolve(0),
+      );
+    },
     duplicate: (): RedisSubscriberLike => ({
       connect: () => Promise.reject(new Error('no pub/sub here')),
       subscribe: () => Promise.reject(new Error('no pub/sub here')),
       on: () => undefined,
       destroy: () => undefined,
     }),
-  } as unknown as RedisClientLike;
+  };
   const receiver = 'https://api.example.com/global-token-revocation';
   const guard = makeGuard({ revocation: { store: redisRevocationStore(client, { timeout: 1 }) } });
   const bearer = okta.globalLogoutToken(receiver);

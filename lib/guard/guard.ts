@@ -20,7 +20,7 @@ import type { Policy } from '../verify/policy';
 import type { AuthResult } from '../verify/result';
 import { handleSessionRequest } from '../verify/session-request';
 import type { Verifier } from '../verify/verifier';
-import type { Guard, GuardStats } from './types';
+import type { Guard, GuardStats, SharedAnswerStats } from './types';
 
 /** What a guard is made of (see `createGuard`); a part is undefined when its option is not given. */
 export interface GuardParts {
@@ -182,6 +182,7 @@ export class TokenGuard implements Guard {
   ready(): Promise<void> {
     return this.guarded(async () => {
       await this.parts.keys.ready();
+      await this.parts.liveness?.ready();
       await this.parts.denylist.ready();
     });
   }
@@ -195,11 +196,11 @@ export class TokenGuard implements Guard {
       refreshes: this.parts.refreshes(),
     };
     const i = liveness?.introspector;
-    if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls };
+    if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls, ...sharedStats(i.answers.shared) };
     const s = liveness?.sessions;
     if (s !== undefined) {
       const { size, hits, misses } = s.answers;
-      stats.sessions = { size, hits, misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor };
+      stats.sessions = { size, hits, misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor, ...sharedStats(s.answers.shared) };
     }
     return stats;
   }
@@ -207,7 +208,7 @@ export class TokenGuard implements Guard {
   async close(): Promise<void> {
     if (this.parts.verifier.closed) return;
     this.parts.verifier.close();
-    this.parts.liveness?.stop();
+    await this.parts.liveness?.stop();
     await this.parts.denylist.close();
     this.parts.keys.close();
     for (const receiver of this.transmitters) receiver.close();
@@ -256,4 +257,11 @@ function safeMode(pipeline: Pipeline, policy: Policy | undefined): DpopMode {
   } catch {
     return 'off';
   }
+}
+
+/** The `shared` part of a liveness service's stats, when it has a store. */
+function sharedStats(shared: { hits: number; leases: number; waits: number; fallbacks: number; usable: boolean } | undefined): { shared?: SharedAnswerStats } {
+  if (shared === undefined) return {};
+  const { hits, leases, waits, fallbacks, usable } = shared;
+  return { shared: { hits, leases, waits, fallbacks, usable } };
 }

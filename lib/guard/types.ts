@@ -134,13 +134,26 @@ export interface GuardStats {
   tokenCache: { size: number; hits: number; misses: number };
   /** Key set: JWKS fetches attempted and failed, key ids held. */
   keys: { fetches: number; failures: number; kids: string[] };
-  /** Introspection: answers held, cache hits and misses, requests sent. Absent without the `introspection` option. */
-  introspection?: { size: number; hits: number; misses: number; calls: number };
-  /** Okta sessions: ids held, hits, misses, requests sent, stale answers served, ms until calls resume. Absent without the `sessions` option. */
-  sessions?: { size: number; hits: number; misses: number; calls: number; staleServed: number; pausedFor: number };
+  /** Introspection: answers held, cache hits and misses, requests sent; `shared` with `introspection.store`. Absent without the `introspection` option. */
+  introspection?: { size: number; hits: number; misses: number; calls: number; shared?: SharedAnswerStats };
+  /** Okta sessions: ids held, hits, misses, requests sent, stale answers served, ms until calls resume; `shared` with `sessions.store`. Absent without the `sessions` option. */
+  sessions?: { size: number; hits: number; misses: number; calls: number; staleServed: number; pausedFor: number; shared?: SharedAnswerStats };
   /** Denylist: entries in the local mirror; whether the shared store is live (always true without one); entries it has not taken yet. */
   revocation: { size: number; live: boolean; unwritten: number };
   /** Refresh-token exchanges sent to the issuer. */
   refreshes: number;
 }
 
+/**
+ * How a liveness service used its shared answer store (counted on local misses): answers read from
+ * the store (`hits`), calls this instance made holding the lease (`leases`), waits for another
+ * instance's answer (`waits`), calls made without the store (`fallbacks`: it failed, its
+ * subscription was down, or a wait ran out), and whether the store is in use now (`usable`).
+ */
+export interface SharedAnswerStats {
+  hits: number;
+  leases: number;
+  waits: number;
+  fallbacks: number;
+  usable: boolean;
+}

@@ -1,8 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import type { UpstreamUnavailableError } from '../errors';
 import type { TokengateEvent } from '../events';
+import type { AnswerCodec, AnswerStore } from './answer-store';
 import { UpstreamGate } from './gate';
 import { Calls, Renewals, type Renewable } from './renewals';
+import { SharedAnswers, type Obtained } from './shared-answers';
 
 /** Which upstream an answer cache fronts, and how its failures are told. */
 export interface AnswerCacheConfig<E extends Renewable> {
@@ -21,6 +23,8 @@ export interface AnswerCacheConfig<E extends Renewable> {
   keep: (entry: E) => boolean;
   /** Whether a cached answer is renewed while in use (passing answers are). */
   renew: (entry: E) => boolean;
+  /** Answers shared with the other instances through a store (see {@link SharedAnswers}); `wait` in ms. */
+  shared?: { store: AnswerStore; scope: string; codec: AnswerCodec<E>; wait: number } | undefined;
 }
 
 /**
@@ -35,6 +39,8 @@ export class AnswerCache<E extends Renewable> {
   private readonly calls = new Calls<E>();
   readonly gate: UpstreamGate;
   private readonly renewals: Renewals<E>;
+  /** The fleet's answers, with a shared store. */
+  readonly shared: SharedAnswers<E> | undefined;
   hits = 0;
   misses = 0;
 
@@ -42,6 +48,8 @@ export class AnswerCache<E extends Renewable> {
     this.lru = new LRUCache({ max: config.cacheMax });
     this.gate = new UpstreamGate(config.retryAfter, config.clock);
     this.renewals = new Renewals(config.cacheTtl * 500, config.cacheMax, this.lru, this.calls, this.gate);
+    const { service, retryAfter, clock, onEvent, unavailable } = config;
+    this.shared = config.shared && new SharedAnswers({ ...config.shared, service, retryAfter, gate: this.gate, clock, onEvent, unavailable });
   }
 
   /** Answers held. */
@@ -81,21 +89,29 @@ export class AnswerCache<E extends Renewable> {
     return entry;
   }
 
-  /** Puts an answer the service learned otherwise (it closed the session itself); a call in flight for `key` will not overwrite it. */
+  /** Puts an answer the service learned otherwise (it closed the session itself), in the shared store too; a call in flight for `key` will not overwrite it. */
   set(key: string, entry: E): void {
     this.calls.drop(key);
     this.lru.set(key, entry);
+    this.shared?.share(key, entry, entry.until);
   }
 
-  /** Forgets what is known of `key` (logout), including the answer of a call still in flight. */
+  /** Forgets what is known of `key` (logout), including the answer of a call still in flight, and what the shared store holds. */
   forget(key: string): void {
     this.calls.drop(key);
     this.lru.delete(key);
+    this.shared?.forget(key);
   }
 
-  /** Stops renewals (the guard is closing). */
-  stop(): void {
+  /** Settles once the shared store's first subscription attempt has (never rejects). */
+  async ready(): Promise<void> {
+    await this.shared?.ready();
+  }
+
+  /** Stops renewals and the sharing (the guard is closing). */
+  async stop(): Promise<void> {
     this.renewals.stop();
+    await this.shared?.close();
   }
 
   /**
@@ -104,12 +120,19 @@ export class AnswerCache<E extends Renewable> {
    */
   private async fetch(key: string, load: () => Promise<E>, replaced?: E): Promise<E> {
     const { service, onEvent, unavailable } = this.config;
-    const { value: entry, current } = await this.calls.ticketed(key, () => this.gate.run(service, onEvent, unavailable, load));
+    const call = () => this.gate.run(service, onEvent, unavailable, load);
+    const shared = this.shared;
+    const obtain = (): Promise<Obtained<E>> => (shared === undefined ? call().then((entry) => ({ entry, asked: false })) : shared.obtain(key, replaced !== undefined, call));
+    const { value, current } = await this.calls.ticketed(key, obtain);
+    const { entry, asked } = value;
     if (replaced !== undefined) entry.lastUsed = replaced.lastUsed;
-    if (current && entry.until > this.config.clock() && this.config.keep(entry)) {
+    const kept = current && entry.until > this.config.clock() && this.config.keep(entry);
+    if (kept) {
       this.lru.set(key, entry);
       if (this.config.renew(entry)) this.renewals.add(key, entry, () => this.fetch(key, load, entry));
     }
+    // Stored for the fleet only when kept here (an answer from before a logout is not); announced anyway to whoever waits.
+    if (asked) shared!.share(key, entry, kept ? entry.until : 0);
     return entry;
   }
 }

@@ -34,6 +34,11 @@ export class UpstreamGate {
   private blockedUntil = -Infinity;
   /** Why calls are stopped, for messages. */
   reason = '';
+  /**
+   * Told of every pause this gate starts from a rate-limit answer (not of pauses after failures):
+   * how the instances sharing an answer store pause together.
+   */
+  onRateLimit: ((until: number, reason: string) => void) | undefined;
 
   constructor(
     private readonly retryAfter: number,
@@ -51,8 +56,15 @@ export class UpstreamGate {
     if (response.status === 429 || limit.remaining === 0) {
       const now = this.clock();
       const until = limit.reset !== undefined && limit.reset > now ? Math.min(limit.reset, now + MAX_RATE_LIMIT_PAUSE) : now + this.retryAfter * 1000;
-      this.block(until, response.status === 429 ? 'rate-limited (429)' : 'rate limit exhausted');
+      const reason = response.status === 429 ? 'rate-limited (429)' : 'rate limit exhausted';
+      this.block(until, reason);
+      this.onRateLimit?.(until, reason);
     }
+  }
+
+  /** Pauses calls until `until` (ms) for a rate limit another instance saw (at most {@link MAX_RATE_LIMIT_PAUSE} from now); never shortens a pause. */
+  pause(until: number, reason: string): void {
+    this.block(Math.min(until, this.clock() + MAX_RATE_LIMIT_PAUSE), reason);
   }
 
   /** Blocks after a failure, for `retryAfter` seconds. */

@@ -6,6 +6,7 @@ import { postForm } from '../issuer/form';
 import type { HttpClient } from '../issuer/http';
 import { parseJson, UpstreamProblem } from '../issuer/problem';
 import { AnswerCache } from './answer-cache';
+import type { AnswerStore } from './answer-store';
 import { renewalStart, type Renewable } from './renewals';
 
 /** Options of RFC 7662 introspection (the `introspection` guard option). */
@@ -35,6 +36,14 @@ export interface IntrospectionOptions {
    * server) on introspection alone, building the result from the answer. Default `false`.
    */
   opaque?: boolean;
+  /**
+   * Shares answers with every instance using the same store (`redisAnswerStore()` from
+   * `tokengate/redis`): one introspection call per token per `cacheTtl` for the whole fleet, and a
+   * rate-limit pause seen by one instance pauses all. Keyed by a SHA-256 of the issuer and the token
+   * (never the token itself); the value is the endpoint's answer (it names the user and client).
+   * Default: none.
+   */
+  store?: AnswerStore;
 }
 
 /** Validated introspection options. Internal. */
@@ -48,6 +57,7 @@ export interface ResolvedIntrospection {
   maxBytes: number;
   retryAfter: number;
   opaque: boolean;
+  store: AnswerStore | undefined;
 }
 
 /** An introspection answer that passed the strict checks. */
@@ -106,6 +116,16 @@ export class Introspector {
       // An answer that broke RFC 7662 is not kept, so a fixed endpoint is asked again at once.
       keep: (entry) => entry.refusal === undefined,
       renew: (entry) => entry.active,
+      shared: options.store && {
+        store: options.store,
+        scope: context.issuer,
+        wait: (options.timeout + 1) * 1000,
+        codec: {
+          encode: (entry) => ({ response: entry.response, refusal: entry.refusal, until: entry.until, refreshFrom: Number.isFinite(entry.refreshFrom) ? entry.refreshFrom : null }),
+          // `active` is judged again here: another guard may have another audience.
+          decode: (value, now) => this.decode(value, now),
+        },
+      },
     });
   }
 
@@ -143,9 +163,9 @@ export class Introspector {
     this.answers.forget(token);
   }
 
-  /** Stops renewals (the guard is closing). */
-  stop(): void {
-    this.answers.stop();
+  /** Stops renewals and the sharing (the guard is closing). */
+  stop(): Promise<void> {
+    return this.answers.stop();
   }
 
   /** One call, and how long its answer may serve: active ones `cacheTtl` (never past `exp`), inactive ones until `exp` (or `inactiveTtl`). */
@@ -183,6 +203,17 @@ export class Introspector {
       return { active: false, response: Object.freeze(body), refusal, sent };
     }
     return { active: body.active && this.consistent(body), response: Object.freeze(body), sent };
+  }
+
+  /** An answer another instance shared: its endpoint answer, judged here as if just received. */
+  private decode(value: unknown, now: number): Entry | undefined {
+    const v = value as { response?: unknown; refusal?: unknown; until?: unknown; refreshFrom?: unknown } | null;
+    if (v === null || typeof v !== 'object' || v.response === null || typeof v.response !== 'object' || Array.isArray(v.response)) return undefined;
+    const refreshFrom = v.refreshFrom === null ? Infinity : v.refreshFrom;
+    if (typeof v.until !== 'number' || typeof refreshFrom !== 'number' || (v.refusal !== undefined && typeof v.refusal !== 'string')) return undefined;
+    const response = Object.freeze({ ...(v.response as Record<string, unknown>) });
+    const active = v.refusal === undefined && response.active === true && this.consistent(response);
+    return { active, response, refusal: v.refusal as string | undefined, until: v.until, refreshFrom, lastUsed: now };
   }
 
   /**

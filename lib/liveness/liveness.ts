@@ -89,10 +89,14 @@ export class Liveness {
     if (sessionId !== undefined) this.sessions?.forget(sessionId);
   }
 
-  /** Stops renewals (the guard is closing). */
-  stop(): void {
-    this.sessions?.stop();
-    this.introspector?.stop();
+  /** Settles once the shared answer stores' first subscription attempts have (never rejects). */
+  async ready(): Promise<void> {
+    await Promise.all([this.sessions?.answers.ready(), this.introspector?.answers.ready()]);
+  }
+
+  /** Stops renewals and the sharing of answers (the guard is closing). */
+  async stop(): Promise<void> {
+    await Promise.all([this.sessions?.stop(), this.introspector?.stop()]);
   }
 
   private async tolerate(service: 'introspection' | 'sessions', rules: LivenessRules, token: LiveToken, check: () => Promise<void>): Promise<void> {

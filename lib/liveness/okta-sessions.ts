@@ -1,14 +1,16 @@
 import { SessionEndedError, SessionNotActiveError, SessionsUnavailableError } from '../errors';
 import { emit, type TokengateEvent } from '../events';
-import type { KeyObject } from 'node:crypto';
-import type { ClientCredentials } from '../issuer/client-auth';
 import { sendTimed } from '../issuer/form';
 import { HttpError, type HttpClient, type HttpRequest, type HttpResponse } from '../issuer/http';
 import { parseJson, UpstreamProblem } from '../issuer/problem';
 import { AnswerCache } from './answer-cache';
-import { OktaApiCredentials, type ApiCredentialsConfig } from './okta-api-credentials';
+import type { AnswerCodec } from './answer-store';
+import { OktaApiCredentials } from './okta-api-credentials';
 import { UNPUSHED_MAX_TTL, type PushState } from './push-state';
 import { renewalStart, type Renewable } from './renewals';
+import type { ResolvedSessions } from './session-options';
+
+export type { ResolvedSessions, SessionOptions } from './session-options';
 
 /** The shape of an Okta session id that may go into a URL path: 1 to 256 letters, digits, `_` or `-` (never `.` or `..`). */
 const SESSION_ID = /^[A-Za-z0-9_-]{1,256}$/;
@@ -36,66 +38,6 @@ function failedCall(error: unknown): string {
   return 'failed';
 }
 
-/** Options of the Okta session liveness check (the `sessions` guard option). */
-export interface SessionOptions {
-  /** The Okta org URL, e.g. `https://example.okta.com`. Default: the issuer's origin. */
-  orgUrl?: string;
-  /** An Okta API token, sent as `Authorization: SSWS <token>`. Give this or `client`. */
-  apiToken?: string;
-  /**
-   * OAuth 2.0 client credentials for the Okta API (a service app with `okta.sessions.read`,
-   * authenticating with `private_key_jwt`). The access token is cached until 60 s before it expires.
-   * `dpop`: for a service app with "Require DPoP" on, `true` (a P-256 key made at start-up) or a
-   * private key of your own: the token is then DPoP-bound (Okta's `use_dpop_nonce` is handled) and
-   * every Sessions API call carries its proof. Default `false`.
-   */
-  client?: ClientCredentials & { scopes?: readonly string[]; tokenEndpoint?: string; dpop?: boolean | KeyObject };
-  /** The claim that carries the Okta session id (added by a Token Inline Hook). Default `'sid'`. */
-  claim?: string;
-  /** Session statuses that pass. Default `['ACTIVE']`. */
-  acceptStatuses?: readonly string[];
-  /**
-   * How long a passing answer is reused per session id, in seconds from its arrival (never past the
-   * session's `expiresAt`); an answer in use is renewed `cacheTtl` after the previous call was handed
-   * to the HTTP client, while it still serves. Default 30; at most 300 (with `pushed`: default 300,
-   * at most 3600).
-   */
-  cacheTtl?: number;
-  /**
-   * Session ends arrive by push (an `ssfReceiver` or `oktaEventHook` mounted on the guard puts them
-   * on the denylist at once), so polling is only the backstop for a push that is lost: `cacheTtl`
-   * may be long. While no receiver is mounted on the guard, or the SSF stream is paused or disabled,
-   * answers are cached for at most 300 s (a `push.degraded` event says so). Default `false`.
-   */
-  pushed?: boolean;
-  /** How long past `cacheTtl` a passing answer may still be served while the API is rate-limited or down, in seconds. Default 120. */
-  staleIfError?: number;
-  /** Most session ids kept. Default 10000. */
-  cacheMax?: number;
-  /** Deadline of one request, in seconds. Default 5. */
-  timeout?: number;
-  /** Largest response body, in bytes. Default 65536. */
-  maxBytes?: number;
-  /** No calls for this long after a failure (without rate-limit headers), in seconds. Default 5. */
-  retryAfter?: number;
-}
-
-/** Validated session options. Internal. */
-export interface ResolvedSessions {
-  orgUrl: string;
-  apiToken: string | undefined;
-  client: ApiCredentialsConfig['client'];
-  claim: string;
-  acceptStatuses: ReadonlySet<string>;
-  cacheTtl: number;
-  pushed: boolean;
-  staleIfError: number;
-  cacheMax: number;
-  timeout: number;
-  maxBytes: number;
-  retryAfter: number;
-}
-
 interface Entry extends Renewable {
   /** `ended`: 404; `status`: the session exists with that status. */
   kind: 'ended' | 'status';
@@ -103,6 +45,18 @@ interface Entry extends Renewable {
   /** A passing entry may be served until then while the API cannot answer, ms. */
   staleUntil: number;
 }
+
+/** An answer as the other instances read it: ms since the epoch, `null` for a time that never comes. */
+const SESSION_CODEC: AnswerCodec<Entry> = {
+  encode: (entry) => ({ kind: entry.kind, status: entry.status, until: entry.until, staleUntil: entry.staleUntil, refreshFrom: Number.isFinite(entry.refreshFrom) ? entry.refreshFrom : null }),
+  decode(value, now) {
+    const v = value as Record<string, unknown> | null;
+    if (v === null || typeof v !== 'object' || (v.kind !== 'ended' && v.kind !== 'status') || typeof v.status !== 'string' || !STATUS.test(v.status)) return undefined;
+    const refreshFrom = v.refreshFrom === null ? Infinity : v.refreshFrom;
+    if (typeof v.until !== 'number' || typeof v.staleUntil !== 'number' || typeof refreshFrom !== 'number') return undefined;
+    return { kind: v.kind, status: v.status, until: v.until, staleUntil: v.staleUntil, refreshFrom, lastUsed: now };
+  },
+};
 
 /** What the checker needs to know of the guard. */
 export interface SessionContext {
@@ -146,6 +100,7 @@ export class SessionChecker {
       unavailable: (message, retryAfter, cause) => new SessionsUnavailableError(`The Okta Sessions API ${message}`, retryAfter, { cause }),
       keep: () => true,
       renew: (entry) => this.passes(entry),
+      shared: options.store && { store: options.store, scope: options.orgUrl, codec: SESSION_CODEC, wait: (options.timeout + 1) * 1000 },
     });
   }
 
@@ -192,9 +147,9 @@ export class SessionChecker {
     this.answers.forget(sessionId);
   }
 
-  /** Stops renewals (the guard is closing). */
-  stop(): void {
-    this.answers.stop();
+  /** Stops renewals and the sharing (the guard is closing). */
+  stop(): Promise<void> {
+    return this.answers.stop();
   }
 
   /**

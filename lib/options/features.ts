@@ -2,6 +2,7 @@ import { createPrivateKey, generateKeyPairSync, KeyObject } from 'node:crypto';
 import { proofAlgorithm } from '../jose/dpop';
 import type { CallLimits } from '../issuer/form';
 import { resolveClient, type ClientCredentials } from '../issuer/client-auth';
+import type { AnswerStore } from '../liveness/answer-store';
 import type { IntrospectionOptions, ResolvedIntrospection } from '../liveness/introspection';
 import type { ResolvedSessions, SessionOptions } from '../liveness/okta-sessions';
 import { UNPUSHED_MAX_TTL } from '../liveness/push-state';
@@ -11,10 +12,11 @@ import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, ur
 
 const REVOCATION_KEYS = ['store', 'max', 'maxTokenLifetime', 'staleFor'];
 const BACKEND_SESSION_KEYS = ['store', 'cookieName', 'path', 'domain', 'secure', 'sameSite', 'lifetime', 'allowedOrigins', 'max'];
-const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque'];
+const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque', 'store'];
 const SESSION_KEYS = [
-  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'pushed', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter',
+  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'pushed', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'store',
 ];
+const ANSWER_STORE_METHODS = ['get', 'lease', 'put', 'delete', 'subscribe', 'close'] as const;
 const ENDPOINT_KEYS = ['token', 'revocation', 'endSession', 'timeout', 'maxBytes'];
 /** The most `sessions.cacheTtl` may be with `sessions.pushed`, in seconds: an hour, the life of an Okta access token by default. */
 const PUSHED_MAX_TTL = 3600;
@@ -26,6 +28,15 @@ export interface ResolvedEndpoints {
   endSession: string | undefined;
   /** Of the token (refresh) and revocation calls. */
   limits: CallLimits;
+}
+
+/** Validates a shared answer store (`sessions.store`, `introspection.store`): every method of {@link AnswerStore}, named when missing. */
+function answerStore(name: string, value: unknown): AnswerStore | undefined {
+  if (value === undefined) return undefined;
+  const store = value as Record<string, unknown> | null;
+  const missing = store === null || typeof store !== 'object' ? [...ANSWER_STORE_METHODS] : ANSWER_STORE_METHODS.filter((method) => typeof store[method] !== 'function');
+  if (missing.length > 0) throw new TypeError(`tokengate: option "${name}" must implement ${ANSWER_STORE_METHODS.map((m) => `${m}()`).join(', ')}; missing: ${missing.join(', ')}`);
+  return value as AnswerStore;
 }
 
 /** Validates the `endpoints` option. */
@@ -109,6 +120,7 @@ export function resolveIntrospection(input: IntrospectionOptions, appClient: Cli
     maxBytes: integer('introspection.maxBytes', i.maxBytes, 65_536, 1024),
     retryAfter: seconds('introspection.retryAfter', i.retryAfter, 5, 0),
     opaque: i.opaque === true,
+    store: answerStore('introspection.store', i.store),
   };
 }
 
@@ -153,6 +165,7 @@ export function resolveSessions(input: SessionOptions, issuer: string): Resolved
     timeout: seconds('sessions.timeout', o.timeout, 5, 0.001),
     maxBytes: integer('sessions.maxBytes', o.maxBytes, 65_536, 1024),
     retryAfter: seconds('sessions.retryAfter', o.retryAfter, 5, 0),
+    store: answerStore('sessions.store', o.store),
   };
 }
 
