@@ -45,7 +45,8 @@ export type AuthErrorCode =
   | 'ERR_SESSION_NOT_ACTIVE'
   | 'ERR_INTROSPECTION_UNAVAILABLE'
   | 'ERR_SESSIONS_UNAVAILABLE'
-  | 'ERR_SESSION_STORE_UNAVAILABLE';
+  | 'ERR_SESSION_STORE_UNAVAILABLE'
+  | 'ERR_TOKEN_ANOMALY';
 
 /** The RFC 6750 section 3.1 error values. */
 export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
@@ -279,6 +280,15 @@ export class BackendSessionInvalidError extends InvalidTokenError {
   readonly code = 'ERR_BACKEND_SESSION_INVALID';
 }
 
+/**
+ * The token was presented by more distinct clients within `anomaly.window` than
+ * `anomaly.maxClients` allows, on a route with `onAnomaly: 'refuse'`: it may have been copied. It is
+ * refused while that lasts; a fresh token from a new sign-in is not affected.
+ */
+export class TokenAnomalyError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_ANOMALY';
+}
+
 /** Base of the 403 `insufficient_scope` errors. */
 export abstract class ForbiddenError extends AuthError {
   readonly status = 403;
@@ -415,7 +425,8 @@ export type AnyAuthError =
   | RevocationUnavailableError
   | SessionStoreUnavailableError
   | RefreshUnavailableError
-  | CsrfRejectedError;
+  | CsrfRejectedError
+  | TokenAnomalyError;
 
 /**
  * A logout token or request the issuer sent (back-channel logout, Universal Logout) was not

@@ -1,4 +1,5 @@
-import { AuthError, MalformedRequestError, TokenTooLargeError } from '../errors';
+import { AuthError, MalformedRequestError, TokenTooLargeError, type AuthErrorCode } from '../errors';
+import type { EventHub, EventListener } from '../events';
 import type { KeySet } from '../issuer/key-set';
 import type { HttpClient } from '../issuer/http';
 import type { Liveness } from '../liveness/liveness';
@@ -10,6 +11,7 @@ import type { BackendSessions } from '../sessions/backend';
 import type { BackendSessionData } from '../sessions/store';
 import { ownClaim } from '../util/claims';
 import type { RequestLike } from '../util/request';
+import type { AnomalyDetector } from '../verify/anomaly';
 import type { Handled, Pipeline, RefreshHooks, TokenSet } from '../verify/pipeline';
 import type { Policy } from '../verify/policy';
 import type { AuthResult } from '../verify/result';
@@ -38,6 +40,9 @@ export interface GuardParts {
   /** The longest a token issued now can still be accepted, seconds: the default life of a revocation. */
   revocationLifetime: number;
   refreshes: () => number;
+  /** The guard's event stream (`onEvent`, and `subscribe()`'s listeners). */
+  events: EventHub;
+  anomaly: AnomalyDetector | undefined;
 }
 
 /**
@@ -47,6 +52,10 @@ export interface GuardParts {
 export class TokenGuard implements Guard {
   readonly issuer: string;
   readonly realm: string;
+  /** Decisions of the request methods (see `GuardStats.decisions`): one increment each, whoever listens. */
+  private allowed = 0;
+  private readonly refused = new Map<AuthErrorCode, number>();
+  private errors = 0;
 
   constructor(private readonly parts: GuardParts) {
     this.issuer = parts.issuer;
@@ -59,9 +68,11 @@ export class TokenGuard implements Guard {
 
   async verify(request: RequestLike, policy?: Policy): Promise<AuthResult> {
     try {
-      return await this.parts.pipeline.run(this.parts.pipeline.bearer(request), policy);
+      const auth = await this.parts.pipeline.run(this.parts.pipeline.bearer(request), policy, request);
+      this.allowed++;
+      return auth;
     } catch (error) {
-      throw this.challenge(error);
+      throw this.refuse(error);
     }
   }
 
@@ -70,24 +81,32 @@ export class TokenGuard implements Guard {
       if (typeof token !== 'string' || token.length === 0) throw new MalformedRequestError('No token was given');
       const max = this.parts.maxTokenLength;
       if (token.length > max) throw new TokenTooLargeError(`The token is ${token.length} characters long; at most ${max} are accepted`);
-      return await this.parts.pipeline.run(token, policy);
+      const auth = await this.parts.pipeline.run(token, policy);
+      this.allowed++;
+      return auth;
     } catch (error) {
-      throw this.challenge(error);
+      throw this.refuse(error);
     }
   }
 
   async handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled> {
     const { pipeline, verifier, backendSessions: sessions, liveness } = this.parts;
     try {
-      if (sessions?.carries(request)) return await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
-      const token = pipeline.bearer(request);
-      try {
-        return { auth: await pipeline.run(token, policy) };
-      } catch (error) {
-        return await pipeline.recover(token, policy, hooks, error);
+      let handled: Handled;
+      if (sessions?.carries(request)) {
+        handled = await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
+      } else {
+        const token = pipeline.bearer(request);
+        try {
+          handled = { auth: await pipeline.run(token, policy, request) };
+        } catch (error) {
+          handled = await pipeline.recover(token, policy, hooks, error);
+        }
       }
+      this.allowed++;
+      return handled;
     } catch (error) {
-      throw this.challenge(error);
+      throw this.refuse(error);
     }
   }
 
@@ -95,9 +114,11 @@ export class TokenGuard implements Guard {
     try {
       if (this.parts.backendSessions?.carries(request)) return undefined;
       const auth = this.parts.pipeline.handleSync(request, policy);
-      return auth === undefined ? undefined : { auth };
+      if (auth === undefined) return undefined;
+      this.allowed++;
+      return { auth };
     } catch (error) {
-      throw this.challenge(error);
+      throw this.refuse(error);
     }
   }
 
@@ -149,14 +170,20 @@ export class TokenGuard implements Guard {
     });
   }
 
+  subscribe(listener: EventListener): () => void {
+    return this.parts.events.subscribe(listener);
+  }
+
   stats(): GuardStats {
-    const { verifier, keys, denylist, liveness } = this.parts;
+    const { verifier, keys, denylist, liveness, anomaly } = this.parts;
     const stats: GuardStats = {
       tokenCache: { size: verifier.size, hits: verifier.hits, misses: verifier.misses },
       keys: keys.stats(),
       revocation: { size: denylist.size, live: denylist.downSince === undefined, unwritten: denylist.unwritten },
       refreshes: this.parts.refreshes(),
+      decisions: { allowed: this.allowed, refused: Object.fromEntries(this.refused), errors: this.errors },
     };
+    if (anomaly !== undefined) stats.anomaly = { detected: anomaly.detected, evicted: anomaly.evicted };
     const i = liveness?.introspector;
     if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls };
     const s = liveness?.sessions;
@@ -190,6 +217,13 @@ export class TokenGuard implements Guard {
     } catch (error) {
       throw this.challenge(error);
     }
+  }
+
+  /** Counts a request's refusal by its code (or an error that is not one), then adds the challenge. */
+  private refuse(error: unknown): unknown {
+    if (error instanceof AuthError) this.refused.set(error.code, (this.refused.get(error.code) ?? 0) + 1);
+    else this.errors++;
+    return this.challenge(error);
   }
 
   /** Adds the realm's `WWW-Authenticate` challenge to an {@link AuthError}; other errors pass unchanged. */

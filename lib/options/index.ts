@@ -8,9 +8,10 @@ import type { ResolvedSessions, SessionOptions } from '../liveness/okta-sessions
 import type { ResolvedRevocation, RevocationOptions } from '../revocation/denylist';
 import type { BackendSessionOptions, ResolvedBackendSessions } from '../sessions/store';
 import { normalizeTyp } from '../util/claims';
+import type { AnomalyOptions, ResolvedAnomaly } from '../verify/anomaly';
 import { definePolicy, type Policy } from '../verify/policy';
 import type { TokenRules } from '../verify/verifier';
-import { resolveBackendSessions, resolveEndpoints, resolveIntrospection, resolveRevocation, resolveSessions, type ResolvedEndpoints } from './features';
+import { resolveAnomaly, resolveBackendSessions, resolveEndpoints, resolveIntrospection, resolveRevocation, resolveSessions, type ResolvedEndpoints } from './features';
 import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, url } from './validate';
 
 export { SUPPORTED_ALGORITHMS, type Algorithm };
@@ -87,6 +88,8 @@ export interface GuardOptions {
   revocation?: RevocationOptions;
   /** Backend sessions: an opaque cookie in front of server-side tokens. Default: off. */
   backendSessions?: BackendSessionOptions;
+  /** Token-replay detection: one token presented by too many distinct clients within a window. Default: off. */
+  anomaly?: AnomalyOptions;
 }
 
 /** Options of the verified-token cache. */
@@ -148,12 +151,13 @@ export interface ResolvedOptions {
   lateness: number;
   revocation: ResolvedRevocation;
   backendSessions: ResolvedBackendSessions | undefined;
+  anomaly: ResolvedAnomaly | undefined;
 }
 
 const TOP_LEVEL = [
   'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
   'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent', 'introspection', 'sessions', 'policy',
-  'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions',
+  'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions', 'anomaly',
 ];
 const CACHE_KEYS = ['max', 'maxTokenLength'];
 const KEY_SET_KEYS = [
@@ -271,6 +275,7 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     lateness: clockTolerance + Math.max(client === undefined ? 0 : refreshWindow, client === undefined || backendSessions === undefined ? 0 : backendSessions.lifetime),
     revocation: resolveRevocation(input.revocation),
     backendSessions,
+    anomaly: input.anomaly === undefined ? undefined : resolveAnomaly(input.anomaly),
   };
 }
 

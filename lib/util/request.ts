@@ -14,4 +14,6 @@ export interface RequestLike {
    * headers in `headers`; with `rawHeaders` the guard sees them all and refuses the request.
    */
   rawHeaders?: readonly string[];
+  /** The connection; its `remoteAddress` is the client address the `anomaly` detector uses by default. */
+  socket?: { readonly remoteAddress?: string };
 }

@@ -6,6 +6,7 @@ import { Liveness } from '../liveness/liveness';
 import type { SharedDenylist } from '../revocation/shared';
 import { clientIdOf } from '../util/claims';
 import type { RequestLike } from '../util/request';
+import type { AnomalyDetector } from './anomaly';
 import { extractBearer } from './bearer';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
 import { buildResult, type AuthResult } from './result';
@@ -47,6 +48,8 @@ export interface PipelineParts {
   /** The guard-wide `policy`. */
   policy: Policy | undefined;
   clock: () => number;
+  /** The token-replay detector; undefined without the `anomaly` option. */
+  anomaly?: AnomalyDetector;
 }
 
 /** Whether a refresh may cure this failure: the token expired, or outlived `maxTokenAge` (an age-based expiry). */
@@ -83,6 +86,7 @@ export class Pipeline {
     }
     const merged = mergePolicies(this.parts.policy, definePolicy(policy));
     Liveness.require(this.parts.liveness, merged);
+    if (merged?.onAnomaly === 'refuse' && this.parts.anomaly === undefined) throw new TypeError('tokengate: a policy asks for onAnomaly "refuse" but the guard has no "anomaly" option');
     if (policy !== undefined && merged !== undefined) this.compiled.set(policy, merged);
     return merged;
   }
@@ -92,10 +96,11 @@ export class Pipeline {
     return extractBearer(request, this.parts.maxTokenLength);
   }
 
-  /** Verifies a token, then applies the route's policy and liveness checks. */
-  async run(token: string, policy: Policy | undefined): Promise<AuthResult> {
+  /** Verifies a token, then applies the route's policy and liveness checks; `request`, when given, is seen by the anomaly detector. */
+  async run(token: string, policy: Policy | undefined, request?: RequestLike): Promise<AuthResult> {
     const rules = this.compile(policy);
     const result = await this.authenticate(token);
+    if (request !== undefined && this.parts.anomaly !== undefined) this.parts.anomaly.observe(request, result, rules?.onAnomaly === 'refuse');
     if (rules !== undefined) {
       checkPolicy(result, rules);
       if (Liveness.wanted(rules)) await this.parts.liveness!.check(result, rules);
@@ -114,6 +119,7 @@ export class Pipeline {
     // A strict route is decided here only for a token already verified: a new one goes to run(),
     // which verifies it once while it asks Okta.
     const auth = this.parts.verifier.verifySync(token, rules?.session === 'strict', this.opaque);
+    if (auth !== undefined && this.parts.anomaly !== undefined) this.parts.anomaly.observe(request, auth, rules?.onAnomaly === 'refuse');
     if (auth === undefined || rules === undefined) return auth;
     checkPolicy(auth, rules);
     return !Liveness.wanted(rules) || this.parts.liveness!.checkSync(auth, rules) ? auth : undefined;

@@ -36,6 +36,13 @@ export interface Policy {
    * a `fail-open` event is emitted. Never applies to the key set: an unverifiable signature is never let through.
    */
   failMode?: 'closed' | 'open';
+  /**
+   * What a token the `anomaly` detector flags (presented by more distinct clients within its window
+   * than `anomaly.maxClients`) gets: `'report'` (the default) → the request goes through, and the
+   * crossing is told as a `token.anomaly` event; `'refuse'` → 401 `ERR_TOKEN_ANOMALY` while the token
+   * stays past the limit. Needs the guard's `anomaly` option.
+   */
+  onAnomaly?: 'report' | 'refuse';
 }
 
 /** One expected claim value, or a predicate over it. */
@@ -43,7 +50,7 @@ export type ClaimExpectation = string | number | boolean | ((value: unknown, cla
 
 /** RFC 6749 section 3.3 `scope-token`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
-const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode'];
+const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode', 'onAnomaly'];
 const compiled = new WeakMap<object, Policy>();
 
 /**
@@ -76,12 +83,16 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
   if (policy.failMode !== undefined && policy.failMode !== 'closed' && policy.failMode !== 'open') {
     throw new TypeError('tokengate: policy "failMode" must be "closed" or "open"');
   }
+  if (policy.onAnomaly !== undefined && policy.onAnomaly !== 'report' && policy.onAnomaly !== 'refuse') {
+    throw new TypeError('tokengate: policy "onAnomaly" must be "report" or "refuse"');
+  }
   const frozen: Policy = Object.freeze({
     scopes: policy.scopes === undefined ? undefined : Object.freeze([...policy.scopes]),
     claims: policy.claims === undefined ? undefined : Object.freeze({ ...policy.claims }),
     introspect: policy.introspect,
     session: policy.session,
     failMode: policy.failMode,
+    onAnomaly: policy.onAnomaly,
   });
   compiled.set(policy, frozen);
   compiled.set(frozen, frozen);
