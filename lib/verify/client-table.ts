@@ -3,9 +3,11 @@ const WAYS = 4;
 /** The table's unit of time, ms: windows are measured to a tenth of a second. */
 const TICK = 100;
 
-/** What {@link ClientTable.record} found: within the limit, past it (already told), or past it from this presentation on. */
+/** {@link ClientTable.record}: the token's distinct clients are within the limit. */
 export const WITHIN = 0;
+/** {@link ClientTable.record}: past the limit, as already told. */
 export const OVER = 1;
+/** {@link ClientTable.record}: past the limit from this presentation on (tell it). */
 export const CROSSED = 2;
 
 /**
