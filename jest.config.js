@@ -15,6 +15,7 @@ module.exports = {
     '^tokengate/fastify$': '<rootDir>/adapters/fastify.ts',
     '^tokengate/testing$': '<rootDir>/lib/testing/index.ts',
     '^tokengate/redis$': '<rootDir>/lib/redis.ts',
+    '^tokengate/otel$': '<rootDir>/lib/otel.ts',
   },
   setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'],
   testTimeout: 15000,

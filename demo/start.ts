@@ -1,6 +1,6 @@
 /**
  * `npm start`: runs the walk-through and prints it as a table; exits 0 only if every step behaved.
- * `npm start -- --serve` keeps the issuer and both APIs up and prints curl commands.
+ * `npm start -- --serve` keeps the issuer and both APIs up and prints curl commands (metrics at the Express API's `/metrics`).
  */
 import { startDemo, walkThrough, type Step } from './walkthrough';
 
@@ -22,7 +22,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(`curl -i ${demo.expressUrl}/api/profile -H "Authorization: Bearer $TOKEN"    # lax: 200`);
     console.log(`curl -i ${demo.koaUrl}/api/payments -H "Authorization: Bearer $TOKEN"      # strict: 200 while the Okta session lives`);
     console.log(`curl -i -X DELETE ${demo.dev.okta.orgUrl}/api/v1/sessions/${session!.id} -H "Authorization: SSWS ${demo.dev.okta.apiToken}"   # sign out at Okta`);
-    console.log(`curl -i ${demo.koaUrl}/api/payments -H "Authorization: Bearer $TOKEN"      # strict: 401 within 30 s\n\nCtrl-C to stop.`);
+    console.log(`curl -i ${demo.koaUrl}/api/payments -H "Authorization: Bearer $TOKEN"      # strict: 401 within 30 s`);
+    console.log(`curl -s ${demo.expressUrl}/metrics | grep ^tokengate_                       # both guards' metrics (Prometheus text format)\n\nCtrl-C to stop.`);
     await new Promise<void>((resolve) => process.once('SIGINT', resolve));
     await demo.close();
     return 0;

@@ -1,12 +1,16 @@
 /**
  * The whole flow on this machine: an Okta-compatible dev issuer, an Express API and a Koa API
  * protected by tokengate, and a scripted walk-through of sign-in, refresh, sign-out and logout.
+ * The Express API also serves both guards' metrics at `/metrics` (Prometheus text format).
  */
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import express from 'express';
 import Koa from 'koa';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGuard, memoryRevocationStore, type Guard } from '../lib';
+import { instrument } from '../lib/otel';
 import { startDevIssuer, type DevIssuer } from '../lib/testing';
 import * as ex from '../adapters/express';
 import * as ko from '../adapters/koa';
@@ -50,6 +54,12 @@ export async function startDemo(ports: { issuer?: number; express?: number; koa?
       revocation: { store: denylist },
     });
   const [expressGuard, koaGuard] = [guardFor(), guardFor()];
+  // Both guards' metrics on one meter, told apart by an attribute; read when /metrics is.
+  const exporter = new PrometheusExporter({ preventServerStart: true });
+  const meterProvider = new MeterProvider({ readers: [exporter] });
+  const meter = meterProvider.getMeter('tokengate');
+  instrument(expressGuard, { meter, attributes: { 'tokengate.guard': 'express' } });
+  instrument(koaGuard, { meter, attributes: { 'tokengate.guard': 'koa' } });
 
   const api = express();
   // Keyed by the verified token's subject, never by anything the client sends.
@@ -63,6 +73,7 @@ export async function startDemo(ports: { issuer?: number; express?: number; koa?
   api.get('/api/profile', ex.protect(expressGuard, undefined, hooks), (req, res) => res.json({ user: req.auth!.subject, route: 'lax' }));
   api.get('/api/payments', ex.protect(expressGuard, { session: 'strict' }, hooks), (req, res) => res.json({ user: req.auth!.subject, route: 'strict' }));
   api.post('/logout', express.json(), ex.logout(expressGuard, { postLogoutRedirectUri: 'http://127.0.0.1/signed-out' }));
+  api.get('/metrics', (req, res) => exporter.getMetricsRequestHandler(req, res));
 
   const koa = new Koa();
   koa.silent = true;
@@ -90,6 +101,7 @@ export async function startDemo(ports: { issuer?: number; express?: number; koa?
     },
     close: async () => {
       await Promise.all([expressGuard.close(), koaGuard.close()]);
+      await meterProvider.shutdown();
       for (const server of [expressServer, koaServer]) {
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));

@@ -57,7 +57,8 @@ export type AuthErrorCode =
   | 'ERR_DPOP_PROOF_MISMATCH'
   | 'ERR_DPOP_PROOF_STALE'
   | 'ERR_DPOP_PROOF_REPLAYED'
-  | 'ERR_DPOP_NONCE';
+  | 'ERR_DPOP_NONCE'
+  | 'ERR_TOKEN_ANOMALY';
 
 /** The RFC 6750 section 3.1 error values, and RFC 9449's two for DPoP proofs. */
 export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof' | 'use_dpop_nonce';
@@ -385,6 +386,15 @@ export class DpopNonceError extends DpopProofError {
   }
 }
 
+/**
+ * The token was presented by more distinct clients within `anomaly.window` than
+ * `anomaly.maxClients` allows, on a route with `onAnomaly: 'refuse'`: it may have been copied. It is
+ * refused while that lasts; a fresh token from a new sign-in is not affected.
+ */
+export class TokenAnomalyError extends InvalidTokenError {
+  readonly code = 'ERR_TOKEN_ANOMALY';
+}
+
 /** Base of the 403 `insufficient_scope` errors. */
 export abstract class ForbiddenError extends AuthError {
   readonly status = 403;
@@ -533,7 +543,8 @@ export type AnyAuthError =
   | DpopProofMismatchError
   | DpopProofStaleError
   | DpopProofReplayedError
-  | DpopNonceError;
+  | DpopNonceError
+  | TokenAnomalyError;
 
 /**
  * A logout token or request the issuer sent (back-channel logout, Universal Logout) was not

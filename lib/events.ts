@@ -121,7 +121,90 @@ export type TokengateEvent =
       type: 'session.ended';
       /** `ENDED`, the status Okta reported, or `LOGGED_OUT` (back-channel logout). */
       status: string;
+    }
+  | {
+      /**
+       * One call to the issuer or to Okta ended. Built only while someone listens (`onEvent`, or
+       * `guard.subscribe()`); never names the URL (a session id is in the Sessions API's path).
+       */
+      type: 'upstream.call';
+      service: UpstreamService;
+      result: UpstreamResult;
+      /** The HTTP status; undefined when no answer came. */
+      status: number | undefined;
+      /** From handing the request to the HTTP client to its end, seconds on the guard's clock. */
+      duration: number;
+    }
+  | {
+      /**
+       * One token was presented by more distinct clients (addresses, or user agents) within the
+       * `anomaly.window` than `anomaly.maxClients` allows: it may have been copied. Sent once when
+       * the count goes past the limit (again only after it fell back). Never holds the token.
+       */
+      type: 'token.anomaly';
+      /** What told the clients apart (`anomaly.by`). */
+      by: 'address' | 'userAgent';
+      /** Distinct clients seen within the window, at least `maxClients` + 1. */
+      clients: number;
+      /** `anomaly.window`, seconds. */
+      window: number;
+      /** What the request that crossed the limit got: its route's `onAnomaly`. */
+      action: 'reported' | 'refused';
+      /** The client (address or user agent, shortened to printable characters) whose request crossed the limit. */
+      client: string;
+      /** The token's `sub` and `jti`, for the audit trail (`guard.revoke('jti', jti)` ends it everywhere). */
+      subject: string | undefined;
+      jti: string | undefined;
     };
+
+/** The upstreams tokengate calls, as `upstream.call` events and metrics name them. */
+export type UpstreamService = 'discovery' | 'jwks' | 'introspection' | 'sessions' | 'token' | 'revoke';
+
+/**
+ * How an upstream call ended: `ok` (2xx), `not_found` (404: for the Sessions API, a session that
+ * ended), `rate_limited` (429), `client_error` (another 4xx), `server_error` (5xx), `other_status`
+ * (1xx, 3xx: redirects are not followed), or no usable answer: `timeout`, `network`, `too_large`, `error`.
+ */
+export type UpstreamResult = 'ok' | 'not_found' | 'rate_limited' | 'client_error' | 'server_error' | 'other_status' | 'timeout' | 'network' | 'too_large' | 'error';
+
+/** A receiver of {@link TokengateEvent}s. */
+export type EventListener = (event: TokengateEvent) => void;
+
+/**
+ * The guard's one event stream: the `onEvent` option, then every listener added with
+ * `guard.subscribe()`, each shielded from the others' failures. Internal.
+ */
+export class EventHub {
+  private listeners: readonly EventListener[] = [];
+  /** Whether anyone listens: events built per call (`upstream.call`) are built only then. */
+  active: boolean;
+
+  constructor(private readonly onEvent: EventListener | undefined) {
+    this.active = onEvent !== undefined;
+  }
+
+  /** Delivers an event to `onEvent` and every subscriber. */
+  readonly emit = (event: TokengateEvent): void => {
+    emit(this.onEvent, event);
+    for (const listener of this.listeners) emit(listener, event);
+  };
+
+  /** Adds a listener; returns the function that removes it (calling it twice does nothing). */
+  subscribe(listener: EventListener): () => void {
+    if (typeof listener !== 'function') throw new TypeError('tokengate: subscribe() needs a listener function');
+    // Copied on write: a listener removed while an event is delivered does not disturb the loop.
+    this.listeners = [...this.listeners, listener];
+    this.active = true;
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      const at = this.listeners.indexOf(listener);
+      this.listeners = [...this.listeners.slice(0, at), ...this.listeners.slice(at + 1)];
+      this.active = this.onEvent !== undefined || this.listeners.length > 0;
+    };
+  }
+}
 
 /** Calls the listener, if any, shielding the caller from its failures: a throw, or an `async` listener's rejection. */
 export function emit(listener: ((event: TokengateEvent) => void) | undefined, event: TokengateEvent): void {

@@ -16,3 +16,12 @@ test('npm start: every step of the walk-through behaves as the table says', asyn
   expect(steps.find((s) => s.step === '4. Okta session ended: lax route')).toMatchObject({ got: 200 });
   expect(steps.find((s) => s.step === '4. Okta session ended: strict route')).toMatchObject({ got: 401 });
 });
+
+test("--serve's /metrics: both guards' decisions in Prometheus text format, told apart by tokengate_guard", async () => {
+  const text = await (await fetch(`${demo.expressUrl}/metrics`)).text();
+  const line = (...parts: string[]) => text.split('\n').find((l) => l.startsWith('tokengate_decisions_total{') && parts.every((p) => l.includes(p)));
+  expect(line('tokengate_guard="express"', 'tokengate_decision="allow"')).toMatch(/ [1-9]\d*$/);
+  expect(line('tokengate_guard="koa"', 'error_type="ERR_TOKEN_REVOKED"')).toMatch(/ [1-9]\d*$/);
+  expect(line('tokengate_guard="express"', 'error_type="ERR_SESSION_ENDED"')).toMatch(/ 1$/);
+  expect(text).toMatch(/^tokengate_upstream_calls_total\{tokengate_guard="express",tokengate_upstream_service="sessions",tokengate_upstream_result="ok"[^}]*\} [1-9]/m);
+});

@@ -4,6 +4,7 @@ import { mockOkta, type MockOkta } from 'tokengate/testing';
 import { createApp as expressBasic } from '../../examples/express-basic/app';
 import { createApp as jestWithMockOkta } from '../../examples/jest-with-mock-okta/app';
 import { createApp as koaStrictSession } from '../../examples/koa-strict-session/app';
+import { createApp as prometheusMetrics } from '../../examples/prometheus-metrics/app';
 
 let okta: MockOkta;
 let server: Server | undefined;
@@ -75,4 +76,24 @@ test('examples/jest-with-mock-okta: 200 with orders:read, 401 without a token', 
   const missing = await call(`${base}/orders`);
   expect(missing.status).toBe(401);
   expect(missing.challenge).toBe('Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA"');
+});
+
+test("examples/prometheus-metrics: one scrape holds tokengate's decisions, upstream latency and the app's own prom-client metrics", async () => {
+  const base = await serve(prometheusMetrics({ issuer: okta.issuer, audience: okta.audience }));
+  expect(await call(`${base}/orders`, okta.token({ scp: ['orders:read'] }))).toMatchObject({ status: 200 });
+  expect(await call(`${base}/orders`)).toMatchObject({ status: 401 });
+  expect(await call(`${base}/orders`, okta.token())).toMatchObject({ status: 403 });
+
+  const scrape = await fetch(`${base}/metrics`);
+  expect(scrape.status).toBe(200);
+  expect(scrape.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+  const text = await scrape.text();
+  expect(text).toMatch(/^tokengate_decisions_total\{tokengate_decision="allow"[^}]*\} 1$/m);
+  expect(text).toMatch(/^tokengate_decisions_total\{tokengate_decision="deny",error_type="ERR_TOKEN_MISSING"[^}]*\} 1$/m);
+  expect(text).toMatch(/^tokengate_decisions_total\{tokengate_decision="deny",error_type="ERR_INSUFFICIENT_SCOPE"[^}]*\} 1$/m);
+  expect(text).toMatch(/^tokengate_upstream_duration_count\{tokengate_upstream_service="jwks",tokengate_upstream_result="ok"[^}]*\} 1$/m);
+  expect(text).toMatch(/^tokengate_cache_lookups_total\{tokengate_cache="token",tokengate_cache_result="miss"[^}]*\} 2$/m);
+  expect(text).toMatch(/^tokengate_denylist_store_live\{[^}]*\} 1$/m);
+  expect(text).toMatch(/^orders_listed_total 1$/m);
+  expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
 });

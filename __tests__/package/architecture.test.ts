@@ -41,7 +41,7 @@ const LAYERS: Array<[string, RegExp]> = [
   ['options', /^lib\/options\//],
   ['guard', /^lib\/guard\//],
   ['routes', /^lib\/routes\//],
-  ['entries', /^lib\/(index|redis)\.ts$|^lib\/(doctor|testing|redis)\//],
+  ['entries', /^lib\/(index|redis|otel)\.ts$|^lib\/(doctor|testing|redis)\//],
   ['adapters', /^adapters\//],
 ];
 

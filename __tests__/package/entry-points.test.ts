@@ -27,12 +27,16 @@ test('the built package loads from CommonJS through its exports map', () => {
       const koa = require('tokengate/koa');
       const fastify = require('tokengate/fastify');
       const testing = require('tokengate/testing');
+      const otel = require('tokengate/otel');
       const okta = testing.mockOkta();
       const guard = core.createGuard({ issuer: okta.issuer, audience: okta.audience });
+      const metrics = otel.instrument(guard);
       guard.verifyToken(okta.token()).then(async (auth) => {
+        metrics.detach();
         console.log(JSON.stringify({
           createGuard: typeof core.createGuard, AuthError: typeof core.AuthError,
           express: typeof express.protect, koa: typeof koa.protect, fastify: typeof fastify.tokengate, subject: auth.subject,
+          allowed: guard.stats().decisions.allowed,
         }));
         await guard.close();
         okta.close();
@@ -43,7 +47,7 @@ test('the built package loads from CommonJS through its exports map', () => {
     `;
     // A child that cannot finish fails the test instead of hanging the suite.
     const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
-    expect(JSON.parse(out)).toEqual({ createGuard: 'function', AuthError: 'function', express: 'function', koa: 'function', fastify: 'function', subject: 'alice@example.com' });
+    expect(JSON.parse(out)).toEqual({ createGuard: 'function', AuthError: 'function', express: 'function', koa: 'function', fastify: 'function', subject: 'alice@example.com', allowed: 1 });
     expect(() => require.resolve(join(pkg, 'dist', 'lib', 'index.d.ts'))).not.toThrow();
   } finally {
     rmSync(dir, { recursive: true, force: true });

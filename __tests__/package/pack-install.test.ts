@@ -118,13 +118,18 @@ test("the README's quick start runs from the installed package: 401 without a to
   expect(await signedIn.json()).toEqual({ user: 'alice@example.com', scopes: ['openid', 'profile'] });
 }, 120_000);
 
-test('every entry point loads from plain Node, CommonJS and ESM; mockOkta() without nock says what to install', () => {
+test('every entry point loads from plain Node, CommonJS and ESM; mockOkta() without nock, instrument() without @opentelemetry/api say what to install', () => {
   const cjs = `
     const t = require('tokengate'), e = require('tokengate/express'), k = require('tokengate/koa');
-    const s = require('tokengate/testing'), r = require('tokengate/redis');
-    console.log([typeof t.createGuard, typeof e.protect, typeof k.protect, typeof s.startDevIssuer, typeof r.redisRevocationStore].join(' '));
+    const s = require('tokengate/testing'), r = require('tokengate/redis'), o = require('tokengate/otel');
+    console.log([typeof t.createGuard, typeof e.protect, typeof k.protect, typeof s.startDevIssuer, typeof r.redisRevocationStore, typeof o.instrument].join(' '));
   `;
-  expect(run(process.execPath, ['-e', cjs], app).trim()).toBe('function function function function function');
+  expect(run(process.execPath, ['-e', cjs], app).trim()).toBe('function function function function function function');
+  const otel = `
+    const guard = require('tokengate').createGuard({ issuer: 'https://example.okta.com/oauth2/default', audience: 'api://default' });
+    try { require('tokengate/otel').instrument(guard); } catch (error) { console.log(error.message); }
+  `;
+  expect(run(process.execPath, ['-e', otel], app)).toMatch(/instrument\(\) without a "meter" needs @opentelemetry\/api .*npm i @opentelemetry\/api/);
   const esm = `
     import { createGuard } from 'tokengate';
     import { protect } from 'tokengate/express';

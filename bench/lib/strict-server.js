@@ -1,7 +1,7 @@
 'use strict';
-// Child process for the strict-session benchmark: `node strict-server.js bare|floor|resident|lax|strict`,
+// Child process for the strict-session benchmark: `node strict-server.js bare|floor|resident|lax|otel|strict`,
 // under `taskset -c 1` (or valgrind, for bench/instructions.js). `lax` is the same guard on a route
-// without the session check. `floor` is no guard, only what any middleware doing protect()'s job
+// without the session check; `otel` is `lax` instrumented by tokengate/otel. `floor` is no guard, only what any middleware doing protect()'s job
 // must do on an Express request: read the Authorization header, the URL and the raw header list,
 // and set req.auth. `resident` is the strict server's guard, loaded and kept busy on GET /warm (a
 // strict route), while /api/hello runs the floor middleware: what holding the guard costs the
@@ -24,7 +24,7 @@ const floor = (req, _res, next) => {
   next();
 };
 const hello = (_req, res) => res.json({ hello: 'world' });
-if (mode === 'strict' || mode === 'lax' || mode === 'resident') {
+if (mode === 'strict' || mode === 'lax' || mode === 'otel' || mode === 'resident') {
   const { createGuard, createHttpClient } = tokengate.lib();
   const client = createHttpClient();
   const recording = {
@@ -45,6 +45,13 @@ if (mode === 'strict' || mode === 'lax' || mode === 'resident') {
     sessions: { apiToken: process.env.BENCH_API_TOKEN, cacheTtl: Number(process.env.BENCH_SESSION_TTL ?? 30), timeout },
     http: recording,
   });
+  if (mode === 'otel') {
+    // `lax` with tokengate/otel attached, read by OpenTelemetry's Prometheus exporter (never scraped here).
+    const { MeterProvider } = require('@opentelemetry/sdk-metrics');
+    const { PrometheusExporter } = require('@opentelemetry/exporter-prometheus');
+    const meterProvider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
+    tokengate.otel().instrument(guard, { meter: meterProvider.getMeter('tokengate') });
+  }
   const { protect } = tokengate.express();
   if (mode === 'resident') {
     app.get('/api/hello', floor, hello);
@@ -57,7 +64,7 @@ if (mode === 'strict' || mode === 'lax' || mode === 'resident') {
 } else if (mode === 'bare') {
   app.get('/api/hello', hello);
 } else {
-  throw new Error(`strict-server: unknown mode ${JSON.stringify(mode)} (bare, floor, resident, lax or strict)`);
+  throw new Error(`strict-server: unknown mode ${JSON.stringify(mode)} (bare, floor, resident, lax, otel or strict)`);
 }
 const server = http.createServer(app);
 server.keepAliveTimeout = 65_000;

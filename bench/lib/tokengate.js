@@ -12,4 +12,5 @@ module.exports = {
   express: () => require(path.join(dir, 'adapters', 'express.js')),
   koa: () => require(path.join(dir, 'adapters', 'koa.js')),
   fastify: () => require(path.join(dir, 'adapters', 'fastify.js')),
+  otel: () => require(path.join(dir, 'lib', 'otel.js')),
 };

@@ -1,4 +1,6 @@
+import { EventHub, type UpstreamService } from '../events';
 import { createHttpClient, withDeadline } from '../issuer/http';
+import { observedHttp } from '../issuer/observed-http';
 import { Discovery } from '../issuer/discovery';
 import { KeySet } from '../issuer/key-set';
 import { Refresher } from '../issuer/refresh';
@@ -15,6 +17,7 @@ import { SharedDenylist } from '../revocation/shared';
 import { BackendSessions } from '../sessions/backend';
 import { isOktaOrgIssuer } from '../util/urls';
 import { DpopVerifier } from '../verify/dpop';
+import { AnomalyDetector } from '../verify/anomaly';
 import { Pipeline } from '../verify/pipeline';
 import type { AuthResult } from '../verify/result';
 import { TokenCache } from '../verify/token-cache';
@@ -42,20 +45,25 @@ import type { Guard } from './types';
  */
 export function createGuard(input: GuardOptions): Guard {
   const options = resolveOptions(input);
-  const { issuer, clock, onEvent, token: rules } = options;
+  const { issuer, clock, token: rules } = options;
+  // One event stream for every part: the onEvent option, and the listeners of guard.subscribe().
+  const events = new EventHub(options.onEvent);
+  const onEvent = events.emit;
   const http = withDeadline(options.http ?? createHttpClient());
+  // Each part calls through its own view of the one client, which names the upstream in `upstream.call` events.
+  const upstream = (service: UpstreamService) => observedHttp(http, service, clock, events);
   const limits = options.keySet.limits;
-  const discovery = new Discovery(issuer, http, { timeout: limits.timeout, maxBytes: limits.maxBytes });
+  const discovery = new Discovery(issuer, upstream('discovery'), { timeout: limits.timeout, maxBytes: limits.maxBytes });
 
   // Liveness first: a guard-wide policy asking for a check it cannot make throws before anything starts.
-  const introspector = options.introspection && new Introspector(options.introspection, { issuer, audiences: rules.audiences, clock, onEvent }, http, discovery);
+  const introspector = options.introspection && new Introspector(options.introspection, { issuer, audiences: rules.audiences, clock, onEvent }, upstream('introspection'), discovery);
   const push = new PushState(onEvent);
-  const sessions = options.sessions && new SessionChecker(options.sessions, { clock, onEvent, push }, http);
+  const sessions = options.sessions && new SessionChecker(options.sessions, { clock, onEvent, push }, upstream('sessions'), upstream('token'));
   const liveness = introspector || sessions ? new Liveness(introspector, sessions, options.sessionClaim, onEvent) : undefined;
   Liveness.require(liveness, options.policy);
 
   const cache = options.cache === false ? undefined : new TokenCache(options.cache.max, options.cache.maxTokenLength);
-  const keys = new KeySet({ jwksUri: options.keySet.jwksUri, algorithms: rules.algorithms, limits, clock, onEvent }, http, discovery, (key) => cache?.evictKey(key));
+  const keys = new KeySet({ jwksUri: options.keySet.jwksUri, algorithms: rules.algorithms, limits, clock, onEvent }, upstream('jwks'), discovery, (key) => cache?.evictKey(key));
   const { store, max, staleFor, maxTokenLifetime } = options.revocation;
   const denylist = new SharedDenylist({ store, max, staleFor, sessionClaim: options.sessionClaim, clockTolerance: rules.clockTolerance, clock, onEvent });
   const verifier = new Verifier({ rules, clock, keys, cache, denylist, orgIssuer: isOktaOrgIssuer(issuer, issuer), onEvent });
@@ -66,7 +74,7 @@ export function createGuard(input: GuardOptions): Guard {
       client,
       tokenEndpoint: options.endpoints.token,
       discovery,
-      http,
+      http: upstream('token'),
       clock,
       grace: options.refresh.grace,
       limits: options.endpoints.limits,
@@ -74,7 +82,8 @@ export function createGuard(input: GuardOptions): Guard {
     });
   const claimOnce = store?.claimOnce === undefined ? undefined : store.claimOnce.bind(store);
   const dpop = new DpopVerifier(options.dpop, claimOnce, clock);
-  const pipeline = new Pipeline({ verifier, liveness, refresher, denylist, rules, maxTokenLength: rules.maxTokenLength, refreshWindow: options.refresh.window, policy: options.policy, dpop, clock });
+  const anomaly = options.anomaly && new AnomalyDetector(options.anomaly, clock, onEvent);
+  const pipeline = new Pipeline({ verifier, liveness, refresher, denylist, rules, maxTokenLength: rules.maxTokenLength, refreshWindow: options.refresh.window, policy: options.policy, dpop, clock, anomaly });
   const backendSessions = options.backendSessions && new BackendSessions(options.backendSessions, clock);
 
   // A `sub` entry also refuses tokens dated up to clockTolerance after it, which live that much longer.
@@ -110,7 +119,7 @@ export function createGuard(input: GuardOptions): Guard {
     onEvent,
     discovery,
     endSessionEndpoint: options.endpoints.endSession,
-    issuerRevocation: client && { http, discovery, client, endpoint: options.endpoints.revocation, limits: options.endpoints.limits, clock },
+    issuerRevocation: client && { http: upstream('revoke'), discovery, client, endpoint: options.endpoints.revocation, limits: options.endpoints.limits, clock },
     backendSessions: options.backendSessions?.store,
     // A `jti` lives until its token can no longer be accepted (`exp` plus `lateness`); a token past that needs no entry.
     revoke: async (kind: RevocationKind, value: string, tokenExp?: number) => {
@@ -144,6 +153,8 @@ export function createGuard(input: GuardOptions): Guard {
     revocationLifetime,
     refreshes: () => refresher?.calls ?? 0,
     dpopAlgs: dpop.algs,
+    events,
+    anomaly,
   });
   return guard;
 }

@@ -1,4 +1,5 @@
-import { AuthError, DpopProofError, MalformedRequestError, TokenTooLargeError } from '../errors';
+import { AuthError, DpopProofError, MalformedRequestError, TokenTooLargeError, type AuthErrorCode } from '../errors';
+import type { EventHub, EventListener } from '../events';
 import type { KeySet } from '../issuer/key-set';
 import type { HttpClient } from '../issuer/http';
 import type { Liveness } from '../liveness/liveness';
@@ -14,7 +15,8 @@ import type { BackendSessions } from '../sessions/backend';
 import type { BackendSessionData } from '../sessions/store';
 import { ownClaim } from '../util/claims';
 import type { RequestLike } from '../util/request';
-import { usesDpopScheme, type DpopMode } from '../verify/dpop';
+import { usesDpopScheme } from '../verify/dpop';
+import type { AnomalyDetector } from '../verify/anomaly';
 import type { Handled, Pipeline, RefreshHooks, TokenSet } from '../verify/pipeline';
 import type { Policy } from '../verify/policy';
 import type { AuthResult } from '../verify/result';
@@ -46,6 +48,9 @@ export interface GuardParts {
   refreshes: () => number;
   /** The `algs` of the `DPoP` challenge. */
   dpopAlgs: string;
+  /** The guard's event stream (`onEvent`, and `subscribe()`'s listeners). */
+  events: EventHub;
+  anomaly: AnomalyDetector | undefined;
 }
 
 /**
@@ -57,6 +62,10 @@ export class TokenGuard implements Guard {
   readonly realm: string;
   /** The SSF receivers built for this guard, whose key sets stop with it. */
   private readonly transmitters: SsfReceiver[] = [];
+  /** Decisions of the request methods (see `GuardStats.decisions`): one increment each, whoever listens. */
+  private allowed = 0;
+  private readonly refused = new Map<AuthErrorCode, number>();
+  private errors = 0;
 
   constructor(private readonly parts: GuardParts) {
     this.issuer = parts.issuer;
@@ -70,9 +79,11 @@ export class TokenGuard implements Guard {
   async verify(request: RequestLike, policy?: Policy): Promise<AuthResult> {
     try {
       const { token, dpop } = this.parts.pipeline.credential(request, policy);
-      return await this.parts.pipeline.run(token, policy, request, dpop);
+      const auth = await this.parts.pipeline.run(token, policy, request, dpop);
+      this.allowed++;
+      return auth;
     } catch (error) {
-      throw this.challenge(error, request, policy);
+      throw this.refuse(error, request, policy);
     }
   }
 
@@ -81,26 +92,34 @@ export class TokenGuard implements Guard {
       if (typeof token !== 'string' || token.length === 0) throw new MalformedRequestError('No token was given');
       const max = this.parts.maxTokenLength;
       if (token.length > max) throw new TokenTooLargeError(`The token is ${token.length} characters long; at most ${max} are accepted`);
-      return await this.parts.pipeline.run(token, policy);
+      const auth = await this.parts.pipeline.run(token, policy);
+      this.allowed++;
+      return auth;
     } catch (error) {
-      throw this.challenge(error);
+      throw this.refuse(error);
     }
   }
 
   async handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled> {
     const { pipeline, verifier, backendSessions: sessions, liveness } = this.parts;
     try {
-      if (sessions?.carries(request)) return await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
-      const { token, dpop } = pipeline.credential(request, policy);
-      try {
-        return { auth: await pipeline.run(token, policy, request, dpop) };
-      } catch (error) {
-        // A DPoP-bound token is never refreshed here: its new tokens would need the client's key.
-        if (dpop) throw error;
-        return await pipeline.recover(token, policy, hooks, error);
+      let handled: Handled;
+      if (sessions?.carries(request)) {
+        handled = await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
+      } else {
+        const { token, dpop } = pipeline.credential(request, policy);
+        try {
+          handled = { auth: await pipeline.run(token, policy, request, dpop) };
+        } catch (error) {
+          // A DPoP-bound token is never refreshed here: its new tokens would need the client's key.
+          if (dpop) throw error;
+          handled = await pipeline.recover(token, policy, hooks, error);
+        }
       }
+      this.allowed++;
+      return handled;
     } catch (error) {
-      throw this.challenge(error, request, policy);
+      throw this.refuse(error, request, policy);
     }
   }
 
@@ -108,9 +127,11 @@ export class TokenGuard implements Guard {
     try {
       if (this.parts.backendSessions?.carries(request)) return undefined;
       const auth = this.parts.pipeline.handleSync(request, policy);
-      return auth === undefined ? undefined : { auth };
+      if (auth === undefined) return undefined;
+      this.allowed++;
+      return { auth };
     } catch (error) {
-      throw this.challenge(error, request, policy);
+      throw this.refuse(error, request, policy);
     }
   }
 
@@ -187,14 +208,20 @@ export class TokenGuard implements Guard {
     });
   }
 
+  subscribe(listener: EventListener): () => void {
+    return this.parts.events.subscribe(listener);
+  }
+
   stats(): GuardStats {
-    const { verifier, keys, denylist, liveness } = this.parts;
+    const { verifier, keys, denylist, liveness, anomaly } = this.parts;
     const stats: GuardStats = {
       tokenCache: { size: verifier.size, hits: verifier.hits, misses: verifier.misses },
       keys: keys.stats(),
       revocation: { size: denylist.size, live: denylist.downSince === undefined, unwritten: denylist.unwritten },
       refreshes: this.parts.refreshes(),
+      decisions: { allowed: this.allowed, refused: Object.fromEntries(this.refused), errors: this.errors },
     };
+    if (anomaly !== undefined) stats.anomaly = { detected: anomaly.detected, evicted: anomaly.evicted };
     const i = liveness?.introspector;
     if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls, ...sharedStats(i.answers.shared) };
     const s = liveness?.sessions;
@@ -231,6 +258,13 @@ export class TokenGuard implements Guard {
     }
   }
 
+  /** Counts a request's refusal by its code (or an error that is not one), then adds the challenge. */
+  private refuse(error: unknown, request?: RequestLike, policy?: Policy): unknown {
+    if (error instanceof AuthError) this.refused.set(error.code, (this.refused.get(error.code) ?? 0) + 1);
+    else this.errors++;
+    return this.challenge(error, request, policy);
+  }
+
   /**
    * Adds the realm's `WWW-Authenticate` challenge to an {@link AuthError}; other errors pass
    * unchanged. Where the route accepts DPoP (the `policy`'s `dpop`, `'allowed'` by default), the
@@ -238,7 +272,7 @@ export class TokenGuard implements Guard {
    */
   private challenge(error: unknown, request?: RequestLike, policy?: Policy): unknown {
     if (error instanceof AuthError) {
-      const mode = safeMode(this.parts.pipeline, policy);
+      const mode = this.parts.pipeline.challengeMode(policy);
       if (mode !== 'off') {
         const bearer = mode === 'allowed';
         error.dpop = { algs: this.parts.dpopAlgs, bearer, errorInDpop: !bearer || error instanceof DpopProofError || (request !== undefined && usesDpopScheme(request)) };
@@ -250,14 +284,6 @@ export class TokenGuard implements Guard {
   }
 }
 
-/** A route's DPoP mode for its challenge; a policy that does not even compile has none to offer. */
-function safeMode(pipeline: Pipeline, policy: Policy | undefined): DpopMode {
-  try {
-    return pipeline.dpopMode(policy);
-  } catch {
-    return 'off';
-  }
-}
 
 /** The `shared` part of a liveness service's stats, when it has a store. */
 function sharedStats(shared: { hits: number; leases: number; waits: number; fallbacks: number; usable: boolean } | undefined): { shared?: SharedAnswerStats } {

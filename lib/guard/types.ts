@@ -1,3 +1,5 @@
+import type { AuthErrorCode } from '../errors';
+import type { TokengateEvent } from '../events';
 import type { BackendSessionData } from '../sessions/store';
 import type { OktaEventHookOptions, OktaEventHookReceiver } from '../logout/event-hook';
 import type { LogoutRequest, LogoutResult } from '../logout/logout';
@@ -120,8 +122,18 @@ export interface Guard {
   ready(): Promise<void>;
   /** Stops fetching, drops caches, and closes the default HTTP client's pooled connections. */
   close(): Promise<void>;
-  /** Counters for metrics: verified-token cache and key-set activity since creation. */
+  /** Counters for metrics: decisions, verified-token cache and key-set activity since creation. */
   stats(): GuardStats;
+  /**
+   * Adds a listener of the guard's events: from now on it gets every event `onEvent` gets, after
+   * `onEvent`. Returns the function that removes it. A listener that throws (or rejects) is ignored,
+   * as `onEvent` is. While nobody listens, events built per upstream call (`upstream.call`) are not
+   * built at all. `tokengate/otel`'s `instrument()` attaches this way.
+   *
+   * @example
+   * const unsubscribe = guard.subscribe((event) => { if (event.type === 'token.anomaly') log.warn(event); });
+   */
+  subscribe(listener: (event: TokengateEvent) => void): () => void;
   /** The issuer this guard accepts tokens from. */
   readonly issuer: string;
   /** The realm of its `WWW-Authenticate` challenges. */
@@ -142,6 +154,14 @@ export interface GuardStats {
   revocation: { size: number; live: boolean; unwritten: number };
   /** Refresh-token exchanges sent to the issuer. */
   refreshes: number;
+  /**
+   * Requests decided by `verify()`, `verifyToken()`, `handle()` and `handleSync()` (what every
+   * adapter calls; one decision per request): let through, refused (by error code), and failed with
+   * an error that is not a refusal (a hook that threw).
+   */
+  decisions: { allowed: number; refused: Partial<Record<AuthErrorCode, number>>; errors: number };
+  /** Anomaly detector: crossings of `anomaly.maxClients` seen, and tokens that lost their place while their window was open. Absent without the `anomaly` option. */
+  anomaly?: { detected: number; evicted: number };
 }
 
 /**

@@ -88,8 +88,10 @@ export class SessionChecker {
     private readonly options: ResolvedSessions,
     private readonly context: SessionContext,
     private readonly http: HttpClient,
+    /** The client of the token requests for `sessions.client` credentials. Default: `http`. */
+    credentialsHttp: HttpClient = http,
   ) {
-    this.credentials = new OktaApiCredentials(options, http, context.clock);
+    this.credentials = new OktaApiCredentials(options, credentialsHttp, context.clock);
     this.answers = new AnswerCache<Entry>({
       service: 'sessions',
       cacheTtl: options.cacheTtl,

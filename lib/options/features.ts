@@ -7,6 +7,7 @@ import type { IntrospectionOptions, ResolvedIntrospection } from '../liveness/in
 import type { ResolvedSessions, SessionOptions } from '../liveness/okta-sessions';
 import { UNPUSHED_MAX_TTL } from '../liveness/push-state';
 import type { ResolvedRevocation, RevocationOptions } from '../revocation/denylist';
+import type { AnomalyOptions, ResolvedAnomaly } from '../verify/anomaly';
 import { guardedSessionStore, MemorySessionStore, type BackendSessionOptions, type ResolvedBackendSessions } from '../sessions/store';
 import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, url } from './validate';
 
@@ -20,6 +21,8 @@ const ANSWER_STORE_METHODS = ['get', 'lease', 'put', 'delete', 'subscribe', 'clo
 const ENDPOINT_KEYS = ['token', 'revocation', 'endSession', 'timeout', 'maxBytes'];
 /** The most `sessions.cacheTtl` may be with `sessions.pushed`, in seconds: an hour, the life of an Okta access token by default. */
 const PUSHED_MAX_TTL = 3600;
+
+const ANOMALY_KEYS = ['maxClients', 'window', 'by', 'trustProxy', 'clientAddress', 'max'];
 
 /** The issuer endpoints the guard posts to or links to, and the limits of those calls. */
 export interface ResolvedEndpoints {
@@ -182,4 +185,29 @@ function dpopKey(value: unknown): KeyObject | undefined {
     return value;
   }
   throw new TypeError('tokengate: option "sessions.client.dpop" must be a boolean or a private KeyObject (RSA, EC or Ed25519)');
+}
+
+/** Validates the `anomaly` option. */
+export function resolveAnomaly(input: AnomalyOptions): ResolvedAnomaly {
+  const a = object('anomaly', input);
+  rejectUnknown('anomaly.', a, ANOMALY_KEYS);
+  const maxClients = integer('anomaly.maxClients', a.maxClients, 3, 1);
+  if (maxClients > 32) throw new TypeError(`tokengate: option "anomaly.maxClients" must be at most 32, got ${maxClients}`);
+  const by = a.by ?? 'address';
+  if (by !== 'address' && by !== 'userAgent') throw new TypeError('tokengate: option "anomaly.by" must be "address" or "userAgent"');
+  if (a.clientAddress !== undefined && typeof a.clientAddress !== 'function') throw new TypeError('tokengate: option "anomaly.clientAddress" must be a function of the request');
+  if (a.clientAddress !== undefined && a.trustProxy !== undefined) {
+    throw new TypeError('tokengate: options "anomaly.clientAddress" and "anomaly.trustProxy" exclude each other: read the forwarded address in clientAddress, or give the hop count');
+  }
+  if (by === 'userAgent' && (a.clientAddress !== undefined || a.trustProxy !== undefined)) {
+    throw new TypeError('tokengate: option "anomaly.by" "userAgent" reads no address: drop "anomaly.clientAddress" and "anomaly.trustProxy"');
+  }
+  return {
+    maxClients,
+    window: seconds('anomaly.window', a.window, 300, 1, 86_400),
+    by,
+    trustProxy: integer('anomaly.trustProxy', a.trustProxy, 0, 0),
+    clientAddress: a.clientAddress as ResolvedAnomaly['clientAddress'],
+    max: integer('anomaly.max', a.max, 10_000, 1),
+  };
 }

@@ -8,10 +8,11 @@ import type { ResolvedSessions, SessionOptions } from '../liveness/okta-sessions
 import type { ResolvedRevocation, RevocationOptions } from '../revocation/denylist';
 import type { BackendSessionOptions, ResolvedBackendSessions } from '../sessions/store';
 import { normalizeTyp } from '../util/claims';
+import type { AnomalyOptions, ResolvedAnomaly } from '../verify/anomaly';
 import { definePolicy, type Policy } from '../verify/policy';
 import type { ResolvedDpop } from '../verify/dpop';
 import type { TokenRules } from '../verify/verifier';
-import { resolveBackendSessions, resolveEndpoints, resolveIntrospection, resolveRevocation, resolveSessions, type ResolvedEndpoints } from './features';
+import { resolveAnomaly, resolveBackendSessions, resolveEndpoints, resolveIntrospection, resolveRevocation, resolveSessions, type ResolvedEndpoints } from './features';
 import { resolveDpop, type DpopOptions } from './dpop';
 import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, url } from './validate';
 
@@ -91,6 +92,8 @@ export interface GuardOptions {
   dpop?: DpopOptions;
   /** Backend sessions: an opaque cookie in front of server-side tokens. Default: off. */
   backendSessions?: BackendSessionOptions;
+  /** Token-replay detection: one token presented by too many distinct clients within a window. Default: off. */
+  anomaly?: AnomalyOptions;
 }
 
 /** Options of the verified-token cache. */
@@ -153,12 +156,13 @@ export interface ResolvedOptions {
   revocation: ResolvedRevocation;
   dpop: ResolvedDpop;
   backendSessions: ResolvedBackendSessions | undefined;
+  anomaly: ResolvedAnomaly | undefined;
 }
 
 const TOP_LEVEL = [
   'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
   'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent', 'introspection', 'sessions', 'policy',
-  'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions', 'dpop',
+  'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions', 'dpop', 'anomaly',
 ];
 const CACHE_KEYS = ['max', 'maxTokenLength'];
 const KEY_SET_KEYS = [
@@ -277,6 +281,7 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     revocation: resolveRevocation(input.revocation),
     backendSessions,
     dpop: resolveDpop(input.dpop, clockTolerance),
+    anomaly: input.anomaly === undefined ? undefined : resolveAnomaly(input.anomaly),
   };
 }
 

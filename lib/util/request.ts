@@ -9,8 +9,6 @@ export interface RequestLike {
   url?: string;
   /** The target as received, before a router rewrote `url` (Express sets it); read for a DPoP proof's `htu`. */
   originalUrl?: string;
-  /** The connection; a TLS socket (`encrypted: true`) makes the request's origin `https` for a DPoP proof's `htu`. */
-  socket?: unknown;
   /** Headers with lower-case names, as Node gives them. */
   headers: Record<string, string | string[] | undefined>;
   /**
@@ -18,4 +16,9 @@ export interface RequestLike {
    * headers in `headers`; with `rawHeaders` the guard sees them all and refuses the request.
    */
   rawHeaders?: readonly string[];
+  /**
+   * The connection: its `remoteAddress` is the client address the `anomaly` detector uses by
+   * default; a TLS socket (`encrypted: true`) makes the request's origin `https` for a DPoP proof's `htu`.
+   */
+  socket?: { readonly remoteAddress?: string; readonly encrypted?: boolean };
 }

@@ -138,7 +138,7 @@ export class DpopVerifier {
   private requestOrigin(request: RequestLike): string[] {
     const host = request.headers.host;
     if (typeof host !== 'string' || host === '') return [];
-    const encrypted = (request.socket as { encrypted?: unknown } | undefined)?.encrypted === true;
+    const encrypted = request.socket?.encrypted === true;
     return [`${encrypted ? 'https' : 'http'}://${host}`];
   }
 

@@ -6,6 +6,7 @@ import { Liveness } from '../liveness/liveness';
 import type { SharedDenylist } from '../revocation/shared';
 import { clientIdOf } from '../util/claims';
 import type { RequestLike } from '../util/request';
+import type { AnomalyDetector } from './anomaly';
 import { extractBearer } from './bearer';
 import { checkBearerUse, usesDpopScheme, type DpopMode, type DpopVerifier } from './dpop';
 import { checkPolicy, definePolicy, mergePolicies, type Policy } from './policy';
@@ -50,6 +51,8 @@ export interface PipelineParts {
   /** DPoP proofs (RFC 9449). */
   dpop: DpopVerifier;
   clock: () => number;
+  /** The token-replay detector; undefined without the `anomaly` option. */
+  anomaly?: AnomalyDetector;
 }
 
 /** The access token of a request, and whether it came with the `DPoP` scheme. */
@@ -93,6 +96,7 @@ export class Pipeline {
     }
     const merged = mergePolicies(this.parts.policy, definePolicy(policy));
     Liveness.require(this.parts.liveness, merged);
+    if (merged?.onAnomaly === 'refuse' && this.parts.anomaly === undefined) throw new TypeError('tokengate: a policy asks for onAnomaly "refuse" but the guard has no "anomaly" option');
     if (policy !== undefined && merged !== undefined) this.compiled.set(policy, merged);
     return merged;
   }
@@ -105,6 +109,15 @@ export class Pipeline {
   /** How a route treats DPoP: its policy's `dpop`, `'allowed'` by default. */
   dpopMode(policy: Policy | undefined): DpopMode {
     return this.compile(policy)?.dpop ?? 'allowed';
+  }
+
+  /** The DPoP mode to build a challenge for: `'off'` for a policy that does not even compile, which has none to offer. */
+  challengeMode(policy: Policy | undefined): DpopMode {
+    try {
+      return this.dpopMode(policy);
+    } catch {
+      return 'off';
+    }
   }
 
   /** The access token of a request: `Authorization: DPoP` where the route allows DPoP, else the bearer token. */
@@ -123,6 +136,7 @@ export class Pipeline {
     const result = await this.authenticate(token);
     if (dpop) await this.parts.dpop.check(request!, result);
     else checkBearerUse(result, rules?.dpop ?? 'allowed');
+    if (request !== undefined && this.parts.anomaly !== undefined) this.parts.anomaly.observe(request, result, rules?.onAnomaly === 'refuse');
     if (rules !== undefined) {
       checkPolicy(result, rules);
       if (Liveness.wanted(rules)) await this.parts.liveness!.check(result, rules);
@@ -144,6 +158,7 @@ export class Pipeline {
     const auth = this.parts.verifier.verifySync(token, rules?.session === 'strict', this.opaque);
     if (auth === undefined) return auth;
     checkBearerUse(auth, rules?.dpop ?? 'allowed');
+    if (this.parts.anomaly !== undefined) this.parts.anomaly.observe(request, auth, rules?.onAnomaly === 'refuse');
     if (rules === undefined) return auth;
     checkPolicy(auth, rules);
     return !Liveness.wanted(rules) || this.parts.liveness!.checkSync(auth, rules) ? auth : undefined;

@@ -44,6 +44,13 @@ export interface Policy {
    * @see https://www.rfc-editor.org/rfc/rfc9449
    */
   dpop?: 'required' | 'allowed' | 'off';
+  /**
+   * What a token the `anomaly` detector flags (presented by more distinct clients within its window
+   * than `anomaly.maxClients`) gets: `'report'` (the default) → the request goes through, and the
+   * crossing is told as a `token.anomaly` event; `'refuse'` → 401 `ERR_TOKEN_ANOMALY` while the token
+   * stays past the limit. Needs the guard's `anomaly` option.
+   */
+  onAnomaly?: 'report' | 'refuse';
 }
 
 /** One expected claim value, or a predicate over it. */
@@ -51,7 +58,7 @@ export type ClaimExpectation = string | number | boolean | ((value: unknown, cla
 
 /** RFC 6749 section 3.3 `scope-token`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
-const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode', 'dpop'];
+const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode', 'dpop', 'onAnomaly'];
 const compiled = new WeakMap<object, Policy>();
 
 /**
@@ -87,6 +94,9 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
   if (policy.dpop !== undefined && policy.dpop !== 'required' && policy.dpop !== 'allowed' && policy.dpop !== 'off') {
     throw new TypeError('tokengate: policy "dpop" must be "required", "allowed" or "off"');
   }
+  if (policy.onAnomaly !== undefined && policy.onAnomaly !== 'report' && policy.onAnomaly !== 'refuse') {
+    throw new TypeError('tokengate: policy "onAnomaly" must be "report" or "refuse"');
+  }
   const frozen: Policy = Object.freeze({
     scopes: policy.scopes === undefined ? undefined : Object.freeze([...policy.scopes]),
     claims: policy.claims === undefined ? undefined : Object.freeze({ ...policy.claims }),
@@ -94,6 +104,7 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
     session: policy.session,
     failMode: policy.failMode,
     dpop: policy.dpop,
+    onAnomaly: policy.onAnomaly,
   });
   compiled.set(policy, frozen);
   compiled.set(frozen, frozen);

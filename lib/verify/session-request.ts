@@ -22,14 +22,14 @@ export async function handleSessionRequest(
   const rules = data.sid !== undefined && parts.strictSessions ? { ...(policy ?? {}), session: 'strict' as const } : policy;
   try {
     try {
-      return { auth: await pipeline.run(data.accessToken, rules), sessionId: id };
+      return { auth: await pipeline.run(data.accessToken, rules, request), sessionId: id };
     } catch (error) {
       if (!refreshable(error) || data.refreshToken === undefined) throw error;
       // The session's own lifetime bounds how late a refresh may come.
       const expired = await parts.verifier.verifyExpired(data.accessToken, sessions.config.lifetime);
       const tokens = await pipeline.refreshFor(expired, data.refreshToken);
       await sessions.update(id, { ...data, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, idToken: tokens.idToken ?? data.idToken });
-      return { auth: await pipeline.run(tokens.accessToken, rules), tokens, sessionId: id };
+      return { auth: await pipeline.run(tokens.accessToken, rules, request), tokens, sessionId: id };
     }
   } catch (error) {
     if (error instanceof SessionEndedError || error instanceof TokenRevokedError || error instanceof RefreshFailedError || refreshable(error)) {
