@@ -30,6 +30,23 @@ export interface CliIo {
   stdin: () => Promise<string>;
 }
 
+/**
+ * The arguments with any that starts with one `-` and is longer than a short option moved after
+ * `--`, so they are positionals: a base64url token may start with `-`, and must not be read as a
+ * cluster of short options. An option's value (`--issuer -x`) stays where it is.
+ */
+function withDashTokens(argv: readonly string[]): string[] {
+  const kept: string[] = [];
+  const moved: string[] = [];
+  for (const [i, arg] of argv.entries()) {
+    if (arg === '--') return [...kept, '--', ...moved, ...argv.slice(i + 1)];
+    const previous = argv[i - 1];
+    const value = previous !== undefined && /^--[a-z-]+$/.test(previous) && previous !== '--json' && previous !== '--help';
+    (!value && arg.length > 2 && arg[0] === '-' && arg[1] !== '-' ? moved : kept).push(arg);
+  }
+  return moved.length === 0 ? kept : [...kept, '--', ...moved];
+}
+
 /** Runs `tokengate <argv...>` and resolves to the exit status. Never throws. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let options: DoctorOptions;
@@ -37,7 +54,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   let json: boolean;
   try {
     const { values, positionals } = parseArgs({
-      args: [...argv],
+      args: withDashTokens(argv),
       allowPositionals: true,
       options: {
         issuer: { type: 'string' },

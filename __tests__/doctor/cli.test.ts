@@ -220,6 +220,16 @@ test('reports a token that is not a JWT, and says opaque tokens need introspecti
   expect(line(run.stdout, 'signature')).toBe('SKIP  signature  the token could not be decoded');
 });
 
+test('a token that starts with "-" is the token, not a cluster of short options', async () => {
+  // base64url has "-" in its alphabet: an opaque token (or a JWT's header) may start with one.
+  const run = await doctor(`-${okta.opaqueToken()}`, target());
+  expect(run.stderr).toBe('');
+  expect(line(run.stdout, 'format')).toBe('FAIL  format     ERR_TOKEN_MALFORMED: The token is not a JWT: it must have three dot-separated parts');
+  const after = await cli(['doctor', ...target(), `-${okta.opaqueToken()}`]);
+  expect(line(after.stdout, 'format')).toMatch(/^FAIL  format     ERR_TOKEN_MALFORMED/);
+  expect((await cli(['doctor', ...target(), '--', '-abc'])).stdout).toMatch(/FAIL  format/);
+});
+
 test('reports an unreachable issuer as a key-set failure, not as the token\'s fault', async () => {
   okta.fail('discovery', 'down');
   const run = await doctor(okta.token(), target());
