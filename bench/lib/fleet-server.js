@@ -67,8 +67,6 @@ async function main() {
   app.get('/api/bare', (_req, res) => res.json({ hello: 'world' }));
   app.get('/api/strict', protect(guard, { session: 'strict' }), (_req, res) => res.json({ hello: 'world' }));
   if (mode === 'push') app.post('/ssf', ssfReceiver(guard, { audience: process.env.FLEET_SSF_AUDIENCE }));
-  // Refusals carry their code, so the driver can tell a session end from an upstream failure.
-  app.use((error, _req, res, _next) => res.status(error.status ?? 500).set(error.headers ?? {}).json({ code: error.code }));
   await guard.ready();
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
