@@ -14,4 +14,5 @@ module.exports = {
   fastify: () => require(path.join(dir, 'adapters', 'fastify.js')),
   otel: () => require(path.join(dir, 'lib', 'otel.js')),
   testing: () => require(path.join(dir, 'lib', 'testing', 'index.js')),
+  redis: () => require(path.join(dir, 'lib', 'redis.js')),
 };
