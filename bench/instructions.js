@@ -14,6 +14,11 @@
 // on contention, but a server sharing a core runs long enough for its session answers to reach
 // their TTL, and the renewals then land among the counted requests). Needs valgrind
 // (`apt-get install valgrind`). Usage: node bench/instructions.js [mode ...] (default: bare strict).
+// A mode `<contestant>:<workload>` (e.g. `tokengate-express:cold`, `floor-node-crypto:reject`,
+// `bare-express:malformed`) instead counts a contestant of `npm run bench` (bench/lib/server.js)
+// under one of its workloads, with the macro benchmark's issuer, token pool and request sources:
+// every request of a cold or reject run carries a token that server has never seen. Such a run
+// accepts whatever status the contestant gives the workload's first request, and then only it.
 // Writes bench/results/instructions.json.
 const { spawn, execFile, execFileSync } = require('node:child_process');
 const { promisify } = require('node:util');
@@ -22,6 +27,9 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const tokengate = require('./lib/tokengate');
+const { startIssuer, issuerUrl, AUDIENCE } = require('./lib/issuer');
+const { loadPool, COLD_START } = require('./lib/tokens');
+const h = require('./lib/harness');
 
 const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 8000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
@@ -70,10 +78,23 @@ function breakdown(file) {
   return kinds;
 }
 
-async function count(mode, env, tokens, dir) {
-  const out = path.join(dir, `callgrind-${mode}.out`);
-  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all', `--callgrind-out-file=${out}`, process.execPath, path.join(__dirname, 'lib', 'strict-server.js'), mode], {
-    env: { ...process.env, ...env },
+/** What a mode runs: a strict-server mode with the dev issuer's tokens, or a contestant under a workload. */
+function serverOf(mode, dev, bench) {
+  const [name, workload] = mode.split(':');
+  if (workload === undefined) {
+    let next = 0;
+    return { file: 'strict-server.js', arg: mode, env: dev.env, token: () => dev.tokens[next++ % dev.tokens.length] };
+  }
+  const contestant = h.loadContestants().find((c) => c.id === name);
+  if (contestant === undefined || contestant.framework !== 'express') throw new Error(`${mode}: no Express contestant "${name}" in bench/contestants/`);
+  if (!h.WORKLOADS.includes(workload)) throw new Error(`${mode}: unknown workload "${workload}" (${h.WORKLOADS.join(', ')})`);
+  return { file: 'server.js', arg: contestant.file, env: bench.env, token: h.makeSource(bench.pool, bench.cursors, name)[workload] };
+}
+
+async function count(mode, server, dir) {
+  const out = path.join(dir, `callgrind-${mode.replace(':', '-')}.out`);
+  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all', `--callgrind-out-file=${out}`, process.execPath, path.join(__dirname, 'lib', server.file), server.arg], {
+    env: { ...process.env, ...server.env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let stderr = '';
@@ -84,13 +105,13 @@ async function count(mode, env, tokens, dir) {
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   try {
-    let next = 0;
+    let expected;
     const one = () =>
       new Promise((resolve, reject) => {
-        const token = tokens[next++ % tokens.length];
-        http.get({ host: '127.0.0.1', port, path: '/api/hello', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        http.get({ host: '127.0.0.1', port, path: '/api/hello', agent, headers: { authorization: `Bearer ${server.token()}` } }, (res) => {
+          expected ??= server.file === 'server.js' && res.statusCode < 500 ? res.statusCode : 200;
           res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${mode}: status ${res.statusCode}`))));
+          res.on('end', () => (res.statusCode === expected ? resolve() : reject(new Error(`${mode}: status ${res.statusCode}, expected ${expected}`))));
         }).on('error', reject);
       });
     const run = async (n) => {
@@ -112,7 +133,7 @@ async function count(mode, env, tokens, dir) {
     await run(REQUESTS);
     const callsDuring = (await sessionCalls()) - callsBefore;
     await exec('callgrind_control', ['--dump', String(child.pid)]);
-    const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`callgrind-${mode}.out.`)).sort();
+    const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`${path.basename(out)}.`)).sort();
     if (dumps.length !== 2) throw new Error(`${mode}: expected two callgrind dumps (warm-up, counted), found ${dumps.length}`);
     const file = path.join(dir, dumps[1]);
     const total = Number(/^summary: (\d+)/m.exec(fs.readFileSync(file, 'utf8'))?.[1]);
@@ -120,7 +141,7 @@ async function count(mode, env, tokens, dir) {
     const sum = Object.values(kinds).reduce((a, b) => a + b, 0);
     if (Math.abs(sum - total) > total * 0.001) throw new Error(`${mode}: the kinds add up to ${sum}, the dump's total is ${total}`);
     const perRequest = (n) => Math.round(n / REQUESTS);
-    return { mode, instructions: perRequest(total), sessionCallsCounted: callsDuring, kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, perRequest(v)])) };
+    return { mode, instructions: perRequest(total), status: expected, sessionCallsCounted: callsDuring, kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, perRequest(v)])) };
   } finally {
     agent.destroy();
     child.kill('SIGKILL');
@@ -142,6 +163,16 @@ async function main() {
   // allowed, 300 s, and reports the Sessions API calls among the counted requests (a run longer than
   // the TTL has some; bench:strict measures renewals at full speed). Upstream calls get 60 s.
   const env = { BENCH_ISSUER: dev.issuer, BENCH_AUDIENCE: dev.okta.audience, BENCH_API_TOKEN: dev.okta.apiToken, BENCH_SESSION_TTL: '300', BENCH_UPSTREAM_TIMEOUT: '60' };
+  // The contestants' modes: the macro benchmark's issuer and pool (cold and reject tokens never repeat within a server).
+  let bench;
+  let iss;
+  if (MODES.some((m) => m.includes(':'))) {
+    const issuer = issuerUrl();
+    const pool = await loadPool({ issuer, audience: AUDIENCE, needed: COLD_START + WARMUP + REQUESTS, log: (msg) => process.stderr.write(`[instructions] ${msg}\n`) });
+    iss = await startIssuer({ issuer, publicJwk: pool.publicJwk });
+    bench = { pool, cursors: {}, env: { NODE_ENV: 'development', BENCH_ISSUER: iss.issuer, BENCH_AUDIENCE: AUDIENCE, BENCH_JWKS_URI: iss.jwksUri } };
+  }
+  const devServers = { env, tokens };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokengate-callgrind-'));
   try {
     const results = new Array(MODES.length);
@@ -149,7 +180,7 @@ async function main() {
     const worker = async () => {
       while (next < MODES.length) {
         const i = next++;
-        results[i] = await count(MODES[i], env, tokens, dir);
+        results[i] = await count(MODES[i], serverOf(MODES[i], devServers, bench), dir);
       }
     };
     await Promise.all(Array.from({ length: Math.min(MODES.length, os.availableParallelism()) }, worker));
@@ -163,6 +194,7 @@ async function main() {
       `|---|${results.map(() => '---:').join('|')}|`,
       ...kinds.map((k) => `| ${k} | ${results.map((r) => `${r.kinds[k] ?? 0}${delta(r, r.kinds[k] ?? 0, base?.kinds[k] ?? 0)}`).join(' | ')} |`),
       `| **total** | ${results.map((r) => `${r.instructions}${delta(r, r.instructions, base?.instructions ?? 0)}`).join(' | ')} |`,
+      `| status answered | ${results.map((r) => r.status).join(' | ')} |`,
       `| Sessions API calls among the counted requests | ${results.map((r) => r.sessionCallsCounted).join(' | ')} |`,
     ].join('\n'));
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
@@ -170,6 +202,7 @@ async function main() {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     await dev.close();
+    await iss?.close();
   }
 }
 

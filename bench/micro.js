@@ -158,6 +158,36 @@ async function main() {
       },
     },
     {
+      // A DPoP-bound token already verified, each request with a fresh ES256 proof (made before the
+      // clock starts): what a DPoP request costs on top of a cache hit (proof signature, htm/htu/ath,
+      // thumbprint, replay check). Tokens and proofs from the testing kit's dev issuer.
+      name: 'tokengate verify(request), DPoP: cached token + fresh ES256 proof',
+      kind: 'tokengate',
+      optional: () => typeof tokengate.testing().createDpopProof !== 'function',
+      prepare: async () => {
+        const { startDevIssuer, createKeyPair, createDpopProof } = tokengate.testing();
+        const dev = await startDevIssuer();
+        const { privateKey } = createKeyPair('ES256');
+        const token = dev.okta.token({}, { dpop: privateKey });
+        const guard = createGuard({ issuer: dev.issuer, audience: dev.okta.audience, dpop: { origins: 'https://api.example.com' } });
+        const close = guard.close.bind(guard);
+        guard.close = async () => {
+          await close();
+          await dev.close();
+        };
+        const items = Array.from({ length: Math.min(n, 5000) }, () => {
+          const proof = createDpopProof({ privateKey, method: 'GET', url: 'https://api.example.com/api/hello', accessToken: token });
+          return { method: 'GET', url: '/api/hello', headers: { authorization: `DPoP ${token}`, dpop: proof, host: 'api.example.com' }, rawHeaders: ['Host', 'api.example.com', 'Authorization', `DPoP ${token}`, 'DPoP', proof] };
+        });
+        // The token's verdict is cached by one request with a proof of its own.
+        await guard.verify({ ...items[0], headers: { ...items[0].headers, dpop: createDpopProof({ privateKey, method: 'GET', url: 'https://api.example.com/api/hello', accessToken: token }) }, rawHeaders: undefined });
+        return { guard, items };
+      },
+      run: async ({ guard, items }) => {
+        for (const r of items) await guard.verify(r);
+      },
+    },
+    {
       name: 'tokengate verifyToken, bad signature (401)',
       kind: 'tokengate',
       prepare: async (r) => ({ guard: await newGuard(), items: Array.from({ length: n }, (_, i) => badSignature(pool.tokens, r * n + i)) }),

@@ -30,6 +30,31 @@ export interface CliIo {
   stdin: () => Promise<string>;
 }
 
+/**
+ * The arguments with any that cannot be an option moved after `--`, so they are positionals: a
+ * base64url token may start with `-` (or `--`), and must not be read as a cluster of short options
+ * or as an unknown long one. An argument is an option when it is `-h` or has an option's shape
+ * (`--name` or `--name=value`, lowercase letters and dashes); an option's value (`--issuer -x`)
+ * stays where it is.
+ */
+function withDashTokens(argv: readonly string[]): string[] {
+  const kept: string[] = [];
+  const moved: string[] = [];
+  for (const [i, arg] of argv.entries()) {
+    if (arg === '--') return [...kept, '--', ...moved, ...argv.slice(i + 1)];
+    const previous = argv[i - 1];
+    const value = previous !== undefined && OPTION_SHAPE.test(previous) && !previous.includes('=') && !FLAGS.has(previous);
+    const token = arg.length > 2 && arg[0] === '-' && !OPTION_SHAPE.test(arg);
+    (!value && token ? moved : kept).push(arg);
+  }
+  return moved.length === 0 ? kept : [...kept, '--', ...moved];
+}
+
+/** What a long option looks like on the command line; anything else starting with `-` is a token. */
+const OPTION_SHAPE = /^--[a-z][a-z-]*(=.*)?$/s;
+/** The options that take no value, so the argument after them is never theirs. */
+const FLAGS = new Set(['--json', '--help']);
+
 /** Runs `tokengate <argv...>` and resolves to the exit status. Never throws. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let options: DoctorOptions;
@@ -37,7 +62,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   let json: boolean;
   try {
     const { values, positionals } = parseArgs({
-      args: [...argv],
+      args: withDashTokens(argv),
       allowPositionals: true,
       options: {
         issuer: { type: 'string' },

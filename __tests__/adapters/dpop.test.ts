@@ -51,6 +51,10 @@ const rows: Array<[string, (o: MockOkta, c: Client) => Row]> = [
   ['no ath', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: proof(c, { claims: { ath: undefined } }), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_MISMATCH')) })],
   ['a jwk with the private key in it', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: proof(c, { header: { jwk: c.privateKey.export({ format: 'jwk' }) } }), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_KEY')) })],
   ['no jwk', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: proof(c, { header: { jwk: undefined } }), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_KEY')) })],
+  // The key is imported once and kept by thumbprint: a jwk naming an alg is another entry, checked afresh.
+  ['the same key with a fitting alg member', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: proof(c, { header: { jwk: { ...publicJwk(c.privateKey), alg: 'ES256' } } }), status: 200, challenge: '' })],
+  ['the same key with an alg member that does not fit it', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: proof(c, { header: { jwk: { ...publicJwk(c.privateKey), alg: 'ES384' } } }), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_KEY')) })],
+  ['the same key with an alg member that is not a string', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: proof(c, { header: { jwk: { ...publicJwk(c.privateKey), alg: 7 } } }), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_KEY')) })],
   ['a symmetric alg (HS256)', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: hmacProof(c), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_ALG')) })],
   ['alg none', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: unsigned(proof(c)), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_ALG')) })],
   ['a bad signature', (_o, c) => ({ authorization: `DPoP ${c.token}`, dpop: tamper(proof(c)), status: 401, ...rowOf(proofError('ERR_DPOP_PROOF_SIGNATURE')) })],

@@ -220,6 +220,24 @@ test('reports a token that is not a JWT, and says opaque tokens need introspecti
   expect(line(run.stdout, 'signature')).toBe('SKIP  signature  the token could not be decoded');
 });
 
+test('a token that starts with "-" or "--" is the token, not short or unknown long options', async () => {
+  // base64url has "-" in its alphabet: an opaque token (or a JWT's header) may start with one or two.
+  const body = okta.opaqueToken().replace(/^-+/, '');
+  for (const token of [`-${body}`, `--${body}`, `-_${body}`, `--X${body}`]) {
+    const run = await doctor(token, target());
+    expect(run.stderr).toBe('');
+    expect(line(run.stdout, 'format')).toBe('FAIL  format     ERR_TOKEN_MALFORMED: The token is not a JWT: it must have three dot-separated parts');
+    const after = await cli(['doctor', ...target(), token]);
+    expect(after.stderr).toBe('');
+    expect(line(after.stdout, 'format')).toMatch(/^FAIL  format     ERR_TOKEN_MALFORMED/);
+  }
+  expect((await cli(['doctor', ...target(), '--', '-abc'])).stdout).toMatch(/FAIL  format/);
+  // An option's shape is still an option: a misspelt one is reported, not taken for the token.
+  const typo = await cli(['doctor', okta.opaqueToken(), ...target(), '--isuer=x']);
+  expect(typo.code).toBe(2);
+  expect(typo.stderr).toMatch(/isuer/);
+});
+
 test('reports an unreachable issuer as a key-set failure, not as the token\'s fault', async () => {
   okta.fail('discovery', 'down');
   const run = await doctor(okta.token(), target());

@@ -13,4 +13,6 @@ module.exports = {
   koa: () => require(path.join(dir, 'adapters', 'koa.js')),
   fastify: () => require(path.join(dir, 'adapters', 'fastify.js')),
   otel: () => require(path.join(dir, 'lib', 'otel.js')),
+  testing: () => require(path.join(dir, 'lib', 'testing', 'index.js')),
+  redis: () => require(path.join(dir, 'lib', 'redis.js')),
 };

@@ -3,7 +3,7 @@
 //
 // Minting costs ~0.3 ms per token (an RSA private-key operation), and the cold workload needs one
 // never-seen token per request, so the pool is minted once on all cores (worker threads) and kept
-// in node_modules/.cache/tokengate-bench/, keyed by issuer and audience. Later runs reuse it and
+// in node_modules/.cache/tokengate-bench/ (or BENCH_TOKEN_CACHE), keyed by issuer and audience. Later runs reuse it and
 // only mint what is missing. Tokens live for 7 days; an older pool is thrown away.
 //
 // Layout of the pool: [0, 50) warm tokens, [50, 60) preflight tokens, [60, ...) cold tokens.
@@ -19,7 +19,7 @@ const LIFETIME = 7 * 24 * 3600;
 const WARM = 50;
 const PREFLIGHT = 10;
 const COLD_START = WARM + PREFLIGHT;
-const CACHE_DIR = path.join(__dirname, '..', '..', 'node_modules', '.cache', 'tokengate-bench');
+const CACHE_DIR = process.env.BENCH_TOKEN_CACHE ? path.resolve(process.env.BENCH_TOKEN_CACHE) : path.join(__dirname, '..', '..', 'node_modules', '.cache', 'tokengate-bench');
 
 const b64u = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 

@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import {
   DpopProofAlgorithmError,
   DpopProofKeyError,
@@ -49,6 +50,36 @@ export interface VerifiedProof {
 
 /** JWK members only a private (or symmetric) key has: a proof's key must carry none. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/**
+ * Proof keys already imported, per allow-list, by thumbprint and `alg` member: a client signs every
+ * proof with the same key, and importing a JWK costs more than checking the signature (about 75 µs
+ * against 57 µs for P-256). The thumbprint hashes every member the key is built from, so one entry
+ * stands for one key. Bounded, so a client inventing keys costs only its own imports.
+ */
+const importedKeys = new WeakMap<ReadonlySet<Algorithm>, LRUCache<string, NonNullable<ReturnType<typeof importProofKey>>>>();
+
+/** Most proof keys kept imported per allow-list. */
+const IMPORTED_KEYS_MAX = 1000;
+
+/** The public key of a proof's `jwk`, imported for the allowed algorithms; `undefined` when it is not one. */
+function importProofKey(jwk: Record<string, unknown>, algorithms: ReadonlySet<Algorithm>) {
+  return readJwk({ ...jwk, kid: undefined, use: undefined, key_ops: undefined }, algorithms)?.build();
+}
+
+/** {@link importProofKey} through the bounded cache of keys already imported. */
+function proofKey(jwk: Record<string, unknown>, thumbprint: string, algorithms: ReadonlySet<Algorithm>) {
+  let keys = importedKeys.get(algorithms);
+  if (keys === undefined) importedKeys.set(algorithms, (keys = new LRUCache({ max: IMPORTED_KEYS_MAX })));
+  const id = typeof jwk.alg === 'string' ? `${thumbprint}.${jwk.alg}` : thumbprint;
+  if (jwk.alg !== undefined && typeof jwk.alg !== 'string') return undefined;
+  let key = keys.get(id);
+  if (key === undefined) {
+    key = importProofKey(jwk, algorithms);
+    if (key !== undefined) keys.set(id, key);
+  }
+  return key;
+}
 
 /** The members RFC 7638 hashes, by key type, in lexicographic order. */
 const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { RSA: ['e', 'kty', 'n'], EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'] };
@@ -114,8 +145,8 @@ export function verifyProof(proof: string, rules: ProofRules, request: ProofRequ
   const jwk = header.jwk as Record<string, unknown> | undefined;
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new DpopProofKeyError('The DPoP proof must carry its public key as a "jwk" header');
   if (PRIVATE_MEMBERS.some((name) => name in jwk)) throw new DpopProofKeyError('The DPoP proof\'s "jwk" must be a public key: it carries private key material');
-  const key = readJwk({ ...jwk, kid: undefined, use: undefined, key_ops: undefined }, rules.algorithms)?.build();
   const thumbprint = jwkThumbprint(jwk);
+  const key = thumbprint === undefined ? undefined : proofKey(jwk, thumbprint, rules.algorithms);
   if (key === undefined || thumbprint === undefined) throw new DpopProofKeyError('The DPoP proof\'s "jwk" is not a supported public signing key');
   if (!key.algorithms.has(alg)) throw new DpopProofAlgorithmError(`The DPoP proof's alg ${alg} does not fit its key`);
   if (!verifySignature(alg, key.key, decoded.signingInput, decoded.signature)) throw new DpopProofSignatureError('The DPoP proof signature does not verify with its key');

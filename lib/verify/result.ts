@@ -30,16 +30,11 @@ export interface AuthResult {
 
 /** Builds the frozen result of a token verified for `issuer`. */
 export function buildResult(token: string, header: JwtHeader, claims: JwtClaims, issuer: string): AuthResult {
-  const scopes = new Set<string>();
-  const scp = claims.scp as unknown;
-  if (Array.isArray(scp)) for (const s of scp) scopes.add(s);
-  else if (typeof scp === 'string') for (const s of scp.split(' ')) if (s) scopes.add(s);
-  if (typeof claims.scope === 'string') for (const s of claims.scope.split(' ')) if (s) scopes.add(s);
   const result = {
     header: deepFreeze(header),
     claims: deepFreeze(claims),
     subject: claims.sub,
-    scopes: Object.freeze([...scopes]),
+    scopes: Object.freeze(scopesOf(claims)),
     clientId: clientIdOf(claims),
     issuer,
     expiresAt: claims.exp,
@@ -48,10 +43,35 @@ export function buildResult(token: string, header: JwtHeader, claims: JwtClaims,
   return Object.freeze(result) as AuthResult;
 }
 
+/** Most `scp` arrays are this short: below it, duplicates are found without building a Set. */
+const SHORT_SCP = 32;
+
+/** The token's scopes, each once, in order: `scp` (array or string), then the `scope` string. */
+function scopesOf(claims: JwtClaims): string[] {
+  const scp = claims.scp as unknown;
+  // A miss verifies a new token every request: the usual Okta shape costs one small array.
+  if (Array.isArray(scp) && claims.scope === undefined && scp.length <= SHORT_SCP) {
+    const scopes: string[] = [];
+    for (let i = 0; i < scp.length; i++) if (!scopes.includes(scp[i])) scopes.push(scp[i]);
+    return scopes;
+  }
+  const scopes = new Set<string>();
+  if (Array.isArray(scp)) for (const s of scp) scopes.add(s);
+  else if (typeof scp === 'string') for (const s of scp.split(' ')) if (s) scopes.add(s);
+  if (typeof claims.scope === 'string') for (const s of claims.scope.split(' ')) if (s) scopes.add(s);
+  return [...scopes];
+}
+
+/** Freezes parsed JSON in place, walking it without the arrays `Object.values` would allocate. */
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+    } else {
+      const record = value as Record<string, unknown>;
+      for (const key in record) if (Object.hasOwn(record, key)) deepFreeze(record[key]);
+    }
   }
   return value;
 }
