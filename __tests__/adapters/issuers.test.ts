@@ -223,3 +223,65 @@ describe('several issuers, bad configuration', () => {
     }
   });
 });
+
+describe.each(ADAPTERS)('%s adapter, per-issuer strict sessions and introspection', (_name, makeApp) => {
+  let a: MockOkta;
+  let b: MockOkta;
+  let guard: Guard;
+  let app: Served;
+
+  beforeEach(() => {
+    // One org with its own API token and client; a second whose settings are inherited from the guard.
+    a = mockOkta();
+    b = mockOkta({ apiToken: 'guard-wide-api-token', clientId: '0oa-guard-wide', clientSecret: 'guard-wide-secret' });
+    guard = createGuard({
+      audience: 'api://default',
+      sessions: { apiToken: 'guard-wide-api-token', cacheTtl: 0 },
+      introspection: { client: { clientId: '0oa-guard-wide', clientSecret: 'guard-wide-secret' }, cacheTtl: 0 },
+      issuers: [
+        { issuer: a.issuer, sessions: { apiToken: a.apiToken, cacheTtl: 0 }, introspection: { client: { clientId: a.clientId, clientSecret: a.clientSecret }, cacheTtl: 0 } },
+        { issuer: b.issuer },
+      ],
+    });
+    app = makeApp(guard, { '/strict': { session: 'strict' }, '/checked': { introspect: true } });
+  });
+
+  afterEach(async () => {
+    await guard.close();
+    a.close();
+    b.close();
+  });
+
+  const get = (path: string, token: string) => request(app).get(path).set('Authorization', `Bearer ${token}`);
+
+  test('each issuer\'s session is checked at its own org, with its own or the inherited API token', async () => {
+    const sa = a.session();
+    const sb = b.session();
+    const ta = a.token({ sid: sa.id });
+    const tb = b.token({ sid: sb.id });
+    await get('/strict', ta).expect(200);
+    await get('/strict', tb).expect(200);
+    expect([a.calls.sessions, b.calls.sessions]).toEqual([1, 1]);
+
+    b.endSession(sb.id);
+    const refused = await get('/strict', tb);
+    expect(refused.status).toBe(401);
+    expect(refused.headers['www-authenticate']).toMatch(/error="invalid_token", error_description="The Okta session of this token has ended/);
+    await get('/strict', ta).expect(200);
+    expect([a.calls.sessions, b.calls.sessions]).toEqual([2, 2]);
+  });
+
+  test('each issuer\'s token is introspected at its own issuer, with its own or the inherited client', async () => {
+    const ta = a.token();
+    const tb = b.token();
+    await get('/checked', ta).expect(200);
+    await get('/checked', tb).expect(200);
+    expect([a.calls.introspect, b.calls.introspect]).toEqual([1, 1]);
+    a.revoke(ta);
+    const refused = await get('/checked', ta);
+    expect(refused.status).toBe(401);
+    expect(refused.headers['www-authenticate']).toMatch(/error_description="The token is not active/);
+    await get('/checked', tb).expect(200);
+    expect([a.calls.introspect, b.calls.introspect]).toEqual([2, 2]);
+  });
+});
