@@ -194,6 +194,8 @@ describe('several issuers, bad configuration', () => {
     ['a plain http issuer', { issuers: [{ issuer: a }, { issuer: 'http://b.example.com/' }] }, /option "issuers\[1\]\.issuer" must use https:/],
     ['a plain http issuer in the list', { issuer: [a, 'http://b.example.com/'] }, /option "issuer\[1\]\.issuer" must use https:/],
     ['an unknown per-issuer setting', { issuers: [{ issuer: a, audiences: 'x' } as never] }, /issuers\[0\]\.audiences/],
+    ['opaque tokens by introspection with several issuers', { issuer: [a, b], audience: 'x', introspection: { client: { clientId: 'c', clientSecret: 's' }, opaque: true } }, /option "introspection.opaque" needs a single issuer/],
+    ['opaque tokens at one of several issuers', { audience: 'x', issuers: [{ issuer: a, introspection: { client: { clientId: 'c', clientSecret: 's' }, opaque: true } }, { issuer: b }] }, /option "issuers\[0\].introspection.opaque" needs a single issuer/],
     ['maxIssuers without the function form', { issuer: [a, b], maxIssuers: 5 }, /option "maxIssuers" applies only to the function form of "issuer"/],
     ['maxIssuers below 1', { issuer: () => true, maxIssuers: 0 }, /maxIssuers/],
     ['a guard-wide jwksUri with several issuers', { issuer: [a, b], jwksUri: `${a}/v1/keys` }, /option "jwksUri" names one issuer's keys/],
@@ -284,4 +286,17 @@ describe.each(ADAPTERS)('%s adapter, per-issuer strict sessions and introspectio
     await get('/checked', tb).expect(200);
     expect([a.calls.introspect, b.calls.introspect]).toEqual([2, 2]);
   });
+});
+
+test('what only one issuer can do is a TypeError with several, saying to build one guard per issuer', async () => {
+  const guard = createGuard({ issuer: ['https://a.example.com/oauth2/default', 'https://b.example.com/oauth2/default'], audience: 'api://default' });
+  try {
+    expect(() => guard.ssfReceiver({ audience: 'https://api.example.com' })).toThrow(/ssfReceiver\(\) works with a guard of a single issuer; build one guard per issuer/);
+    expect(() => guard.oktaEventHook({ secret: 'x'.repeat(32) })).toThrow(/oktaEventHook\(\) works with a guard of a single issuer/);
+    expect(() => guard.backchannelLogout('x')).toThrow(/backchannelLogout\(\) works with a guard of a single issuer/);
+    expect(() => guard.logout({})).toThrow(/logout\(\) works with a guard of a single issuer/);
+    await expect(guard.refresh('x')).rejects.toThrow(/needs a guard with a single issuer/);
+  } finally {
+    await guard.close();
+  }
 });

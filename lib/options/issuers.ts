@@ -100,6 +100,10 @@ export function resolveIssuer(name: string, input: IssuerSettings, defaults: Iss
   const introspection = s.introspection ?? defaults.introspection;
   const sessions = s.sessions ?? defaults.sessions;
   const clientIds = stringList(`${name}.clientIds`, s.clientIds);
+  if ((introspection as { opaque?: unknown } | undefined)?.opaque === true) {
+    const option = s.introspection === undefined ? 'introspection.opaque' : `${name}.introspection.opaque`;
+    throw new TypeError(`tokengate: option "${option}" needs a single issuer: an opaque token names no issuer to pick; use one guard per issuer for opaque tokens`);
+  }
   return {
     issuer,
     token: {
