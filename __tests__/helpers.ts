@@ -17,12 +17,12 @@ export const ROUTES: Record<string, Policy | undefined> = {
   '/api/admin': { claims: { groups: 'admins' } },
 };
 
-/** An Express 5 app protected by tokengate, answering with what `req.auth` holds. */
+/** An Express 5 app protected by tokengate, answering with what `req.auth` holds (subject, scopes, clientId, issuer). */
 export function expressApp(guard: Guard | GuardOptions, routes: Record<string, Policy | undefined> = ROUTES): Served {
   const app = express();
   for (const [path, policy] of Object.entries(routes)) {
     app.get(path, protectExpress(guard, policy), (req, res) => {
-      res.json({ subject: req.auth?.subject, scopes: req.auth?.scopes, clientId: req.auth?.clientId });
+      res.json({ subject: req.auth?.subject, scopes: req.auth?.scopes, clientId: req.auth?.clientId, issuer: req.auth?.issuer });
     });
   }
   return app;
@@ -38,7 +38,7 @@ export function koaApp(guard: Guard | GuardOptions, routes: Record<string, Polic
     if (route === undefined) return next();
     await route[1](ctx, async () => {
       const auth = ctx.state.auth;
-      ctx.body = { subject: auth?.subject, scopes: auth?.scopes, clientId: auth?.clientId };
+      ctx.body = { subject: auth?.subject, scopes: auth?.scopes, clientId: auth?.clientId, issuer: auth?.issuer };
     });
   });
   return app.callback();
@@ -54,6 +54,7 @@ export function fastifyApp(guard: Guard | GuardOptions, routes: Record<string, P
         subject: request.auth?.subject,
         scopes: request.auth?.scopes,
         clientId: request.auth?.clientId,
+        issuer: request.auth?.issuer,
       }));
     }
   });

@@ -9,7 +9,8 @@ Explains why tokengate accepts or rejects an access token: decodes it (never pri
 signature), fetches the issuer's discovery document and keys, and runs every check the guard runs.
 
 Options:
-  --issuer <url>             expected iss, exactly (required)
+  --issuer <url>             expected iss, exactly (required); repeat or comma-separate for
+                             several: the token's iss picks one
   --audience <aud>           accepted aud; repeat or comma-separate for several (required)
   --scopes <a,b>             scopes the route requires
   --session-claim <name>     claim that must carry the Okta session id (strict sessions)
@@ -65,7 +66,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       args: withDashTokens(argv),
       allowPositionals: true,
       options: {
-        issuer: { type: 'string' },
+        issuer: { type: 'string', multiple: true },
         audience: { type: 'string', multiple: true },
         scopes: { type: 'string' },
         'session-claim': { type: 'string' },
@@ -88,7 +89,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     if (values.audience === undefined) throw new UsageError('--audience is required');
     const tolerance = values['clock-tolerance'];
     options = {
-      issuer: values.issuer,
+      issuer: values.issuer.flatMap(list).length === 1 ? values.issuer.flatMap(list)[0] : values.issuer.flatMap(list),
       audience: values.audience.flatMap(list),
       scopes: values.scopes === undefined ? undefined : list(values.scopes),
       sessionClaim: values['session-claim'],

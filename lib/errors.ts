@@ -22,6 +22,8 @@ export type AuthErrorCode =
   | 'ERR_KEY_UNKNOWN'
   | 'ERR_SIGNATURE_INVALID'
   | 'ERR_ISSUER_INVALID'
+  | 'ERR_ISSUER_UNKNOWN'
+  | 'ERR_ISSUER_NOT_ALLOWED'
   | 'ERR_AUDIENCE_INVALID'
   | 'ERR_TOKEN_EXPIRED'
   | 'ERR_TOKEN_NOT_YET_VALID'
@@ -221,6 +223,14 @@ export class InvalidSignatureError extends InvalidTokenError {
 /** `iss` is missing or is not exactly the configured issuer. */
 export class IssuerMismatchError extends InvalidTokenError {
   readonly code = 'ERR_ISSUER_INVALID';
+}
+
+/**
+ * With several issuers: the token's `iss` (read before anything is fetched) is missing, or names no
+ * configured issuer, or the `issuer` function refused it. Nothing was fetched for it.
+ */
+export class UnknownIssuerError extends InvalidTokenError {
+  readonly code = 'ERR_ISSUER_UNKNOWN';
 }
 
 /** `aud` is missing or names none of the configured audiences. */
@@ -426,6 +436,11 @@ export class ClaimCheckFailedError extends ForbiddenError {
   }
 }
 
+/** The route's policy `issuer` does not include the issuer of the token (which the guard accepts). */
+export class IssuerNotAllowedError extends ForbiddenError {
+  readonly code = 'ERR_ISSUER_NOT_ALLOWED';
+}
+
 /**
  * Base of the 503 errors: an upstream the check depends on is down, slow, or answers garbage.
  * Never the caller's fault, so never a 401. `retryAfter` (seconds) becomes `Retry-After`.
@@ -508,6 +523,7 @@ export type AnyAuthError =
   | UnknownKeyError
   | InvalidSignatureError
   | IssuerMismatchError
+  | UnknownIssuerError
   | AudienceMismatchError
   | TokenExpiredError
   | TokenNotYetValidError
@@ -524,6 +540,7 @@ export type AnyAuthError =
   | BackendSessionInvalidError
   | InsufficientScopeError
   | ClaimCheckFailedError
+  | IssuerNotAllowedError
   | KeysUnavailableError
   | IntrospectionUnavailableError
   | SessionsUnavailableError

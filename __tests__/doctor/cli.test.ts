@@ -291,3 +291,42 @@ describe('bad arguments get a usage message on stderr and exit 2, never a stack 
     expect(run.stderr).toBe('');
   });
 });
+
+describe('several issuers', () => {
+  let other: MockOkta;
+  beforeEach(() => {
+    other = mockOkta({ audience: okta.audience });
+  });
+  afterEach(() => other.close());
+
+  test('the token\'s iss picks the issuer whose keys are checked, and the guard accepts it', async () => {
+    for (const args of [['--issuer', `${okta.issuer},${other.issuer}`], ['--issuer', okta.issuer, '--issuer', other.issuer]]) {
+      const run = await doctor(other.token(), [...args, '--audience', okta.audience, '--json']);
+      expect(run.code).toBe(0);
+      const report = JSON.parse(run.stdout);
+      expect(report).toMatchObject({ ok: true, issuer: other.issuer, issuers: [okta.issuer, other.issuer] });
+    }
+    expect(okta.calls.discovery).toBe(0);
+  });
+
+  test('a token naming none of them fails the issuer check with ERR_ISSUER_UNKNOWN, and nothing is fetched', async () => {
+    const stranger = mockOkta({ audience: okta.audience });
+    try {
+      const run = await doctor(stranger.token(), ['--issuer', `${okta.issuer},${other.issuer}`, '--audience', okta.audience]);
+      expect(run.code).toBe(1);
+      expect(line(run.stdout, 'issuer')).toMatch(/^FAIL  issuer     ERR_ISSUER_UNKNOWN: .*--issuer is one of/);
+      expect(fix(run.stdout, 'issuer')).toMatch(/to the issuer list/);
+      expect(line(run.stdout, 'keys')).toMatch(/^SKIP  keys .*nothing is fetched/);
+      expect(line(run.stdout, 'guard')).toMatch(/ERR_ISSUER_UNKNOWN: the guard answers 401/);
+      for (const mock of [okta, other, stranger]) expect(mock.calls.discovery + mock.calls.jwks).toBe(0);
+    } finally {
+      stranger.close();
+    }
+  });
+
+  test('an iss one trailing slash away from a configured issuer says so', async () => {
+    const run = await doctor(okta.token({ iss: `${okta.issuer}/` }), ['--issuer', `${okta.issuer},${other.issuer}`, '--audience', okta.audience]);
+    expect(line(run.stdout, 'issuer')).toMatch(/ERR_ISSUER_UNKNOWN/);
+    expect(fix(run.stdout, 'issuer')).toMatch(/only by a trailing slash/);
+  });
+});

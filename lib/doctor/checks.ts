@@ -137,7 +137,7 @@ export async function keyChecks(decoded: DecodedJwt, options: ResolvedOptions, h
 
 /** The route's scopes, as its policy checks them. */
 export function scopeCheck(token: string, decoded: DecodedJwt, policy: NonNullable<ReturnType<typeof definePolicy>>): DoctorCheck {
-  const result = buildResult(token, structuredClone(decoded.header), structuredClone(decoded.claims));
+  const result = buildResult(token, structuredClone(decoded.header), structuredClone(decoded.claims), String(decoded.claims.iss));
   const granted = result.scopes.length === 0 ? 'none' : result.scopes.join(', ');
   try {
     checkPolicy(result, policy);

@@ -1,11 +1,12 @@
 import { MalformedRequestError } from '../errors';
+import { printable } from '../util/claims';
 import { decodeJwt, type DecodedJwt } from '../jose/compact';
 import { createHttpClient, withDeadline } from '../issuer/http';
 import { resolveOptions } from '../options';
 import { isB64Token } from '../verify/bearer';
 import { definePolicy } from '../verify/policy';
 import { claimChecks, failure, guardCheck, headerChecks, keyChecks, pass, scopeCheck, sessionCheck, skip } from './checks';
-import { FIXES } from './report';
+import { FIXES, issuerFix } from './report';
 import type { DoctorCheck, DoctorOptions, DoctorReport } from './types';
 
 export { formatReport } from './report';
@@ -29,7 +30,11 @@ export type { DoctorCheck, DoctorCheckId, DoctorOptions, DoctorReport } from './
  */
 export async function diagnose(token: string, options: DoctorOptions): Promise<DoctorReport> {
   const { scopes, sessionClaim, ...guardOptions } = options;
-  const resolved = resolveOptions({ ...guardOptions, cache: false, keySet: { cooldown: 0 } });
+  // Validates the whole configuration (a list too) the way createGuard does.
+  resolveOptions({ ...guardOptions, cache: false, keySet: { cooldown: 0 } });
+  const configured = typeof options.issuer === 'string' ? [options.issuer] : [...options.issuer];
+  const named = issuerNamed(token, configured);
+  const resolved = resolveOptions({ ...guardOptions, issuer: named ?? configured[0], cache: false, keySet: { cooldown: 0 } });
   const policy = scopes === undefined ? undefined : definePolicy({ scopes });
   if (sessionClaim !== undefined && (typeof sessionClaim !== 'string' || sessionClaim.length === 0)) {
     throw new TypeError('tokengate: the session claim must be a non-empty string');
@@ -37,6 +42,7 @@ export async function diagnose(token: string, options: DoctorOptions): Promise<D
   const ownsHttp = options.http === undefined;
   const http = withDeadline(options.http ?? createHttpClient());
   const report: DoctorReport = { ok: false, issuer: resolved.issuer, audiences: [...resolved.token.audiences], checks: [] };
+  if (configured.length > 1) report.issuers = configured;
   const add = (check: DoctorCheck) => report.checks.push(check);
   try {
     let decoded: DecodedJwt | undefined;
@@ -54,9 +60,13 @@ export async function diagnose(token: string, options: DoctorOptions): Promise<D
       const [algorithm, header] = headerChecks(decoded.header, resolved.token);
       add(algorithm);
       add(header);
-      for (const check of claimChecks(decoded.claims, resolved.token, now)) add(check);
+      for (const check of claimChecks(decoded.claims, resolved.token, now)) add(check.id === 'issuer' && named === undefined && configured.length > 1 ? unknownIssuerCheck(decoded.claims.iss, configured) : check);
       const keyable = algorithm.status === 'pass' && (decoded.header.kid === undefined || typeof decoded.header.kid === 'string');
-      for (const check of await keyChecks(decoded, resolved, http, keyable)) add(check);
+      if (named === undefined && configured.length > 1) {
+        for (const id of ['keys', 'kid', 'signature'] as const) add(skip(id, 'the token names none of the issuers: nothing is fetched for it'));
+      } else {
+        for (const check of await keyChecks(decoded, resolved, http, keyable)) add(check);
+      }
       if (policy !== undefined) add(scopeCheck(token, decoded, policy));
       if (sessionClaim !== undefined) add(sessionCheck(decoded.claims, sessionClaim));
     } else {
@@ -72,3 +82,25 @@ export async function diagnose(token: string, options: DoctorOptions): Promise<D
   return report;
 }
 
+
+/** The configured issuer the token's unverified `iss` names exactly, if any. */
+function issuerNamed(token: string, configured: readonly string[]): string | undefined {
+  try {
+    const iss = decodeJwt(token).claims.iss;
+    return configured.find((issuer) => issuer === iss);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `issuer` row of a token whose `iss` names none of several issuers: what the guard answers. */
+function unknownIssuerCheck(iss: unknown, configured: readonly string[]): DoctorCheck {
+  const near = configured.find((issuer) => typeof iss === 'string' && issuer.replace(/\/$/, '') === iss.replace(/\/$/, ''));
+  return {
+    id: 'issuer',
+    status: 'fail',
+    code: 'ERR_ISSUER_UNKNOWN',
+    message: `The token's issuer is not one this guard accepts (the token's iss is ${iss === undefined ? '(none)' : JSON.stringify(printable(String(iss)))}; --issuer is one of ${configured.map((issuer) => JSON.stringify(issuer)).join(', ')})`,
+    fix: typeof iss !== 'string' || near !== undefined ? issuerFix(iss, near ?? configured[0]) : `Add ${JSON.stringify(printable(iss))} to the issuer list if this API trusts that issuer (trailing slash included), or get a token from one of ${configured.join(', ')}`,
+  };
+}

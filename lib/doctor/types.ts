@@ -5,8 +5,12 @@ import type { HttpClient } from '../issuer/http';
 
 /** What `diagnose` checks a token against: the options of the guard that rejects it. */
 export interface DoctorOptions {
-  /** The guard's `issuer`. Required. */
-  issuer: string;
+  /**
+   * The guard's `issuer`, or its list of issuers. Required. With a list, the token's `iss` picks the
+   * issuer whose discovery and keys are checked; a token naming none fails the `issuer` check with
+   * `ERR_ISSUER_UNKNOWN` and nothing is fetched, as the guard does.
+   */
+  issuer: string | readonly string[];
   /** The guard's `audience`. Required. */
   audience: string | readonly string[];
   /** The guard's `jwksUri`. Default: from discovery. */
@@ -46,7 +50,10 @@ export interface DoctorCheck {
 export interface DoctorReport {
   /** True when every check passed and the guard accepts the token. */
   ok: boolean;
+  /** The issuer the token was checked against: the one its `iss` names, else the first configured. */
   issuer: string;
+  /** Every configured issuer, when there are several. */
+  issuers?: string[];
   audiences: string[];
   /** The decoded protected header, when the token is a JWT. */
   header?: JwtHeader;

@@ -1,28 +1,21 @@
 import { EventHub, type UpstreamService } from '../events';
 import { createHttpClient, withDeadline } from '../issuer/http';
 import { observedHttp } from '../issuer/observed-http';
-import { Discovery } from '../issuer/discovery';
-import { KeySet } from '../issuer/key-set';
-import { Refresher } from '../issuer/refresh';
-import { Introspector } from '../liveness/introspection';
-import { Liveness } from '../liveness/liveness';
-import { SessionChecker } from '../liveness/okta-sessions';
+import type { HttpClient } from '../issuer/http';
 import { PushState } from '../liveness/push-state';
 import type { LogoutContext } from '../logout/logout';
 import type { PushContext } from '../logout/push';
 import type { ReceiverContext } from '../logout/receivers';
-import { resolveOptions, type GuardOptions } from '../options';
+import { resolveOptions, type GuardOptions, type ResolvedOptions } from '../options';
 import type { RevocationKind } from '../revocation/denylist';
 import { SharedDenylist } from '../revocation/shared';
 import { BackendSessions } from '../sessions/backend';
-import { isOktaOrgIssuer } from '../util/urls';
 import { DpopVerifier } from '../verify/dpop';
 import { AnomalyDetector } from '../verify/anomaly';
-import { Pipeline } from '../verify/pipeline';
-import type { AuthResult } from '../verify/result';
-import { TokenCache } from '../verify/token-cache';
-import { Verifier } from '../verify/verifier';
 import { TokenGuard } from './guard';
+import { buildIssuer, topLevelIssuer, type SharedParts } from './issuer-runtime';
+import { IssuerRouter, type RouterParts } from './issuer-router';
+import type { ResolvedIssuer } from '../options/issuers';
 import type { Guard } from './types';
 
 /**
@@ -53,41 +46,28 @@ export function createGuard(input: GuardOptions): Guard {
   // Each part calls through its own view of the one client, which names the upstream in `upstream.call` events.
   const upstream = (service: UpstreamService) => observedHttp(http, service, clock, events);
   const limits = options.keySet.limits;
-  const discovery = new Discovery(issuer, upstream('discovery'), { timeout: limits.timeout, maxBytes: limits.maxBytes });
 
-  // Liveness first: a guard-wide policy asking for a check it cannot make throws before anything starts.
-  const introspector = options.introspection && new Introspector(options.introspection, { issuer, audiences: rules.audiences, clock, onEvent }, upstream('introspection'), discovery);
   const push = new PushState(onEvent);
-  const sessions = options.sessions && new SessionChecker(options.sessions, { clock, onEvent, push }, upstream('sessions'), upstream('token'));
-  const liveness = introspector || sessions ? new Liveness(introspector, sessions, options.sessionClaim, onEvent) : undefined;
-  Liveness.require(liveness, options.policy);
-
-  const cache = options.cache === false ? undefined : new TokenCache(options.cache.max, options.cache.maxTokenLength);
-  const keys = new KeySet({ jwksUri: options.keySet.jwksUri, algorithms: rules.algorithms, limits, clock, onEvent }, upstream('jwks'), discovery, (key) => cache?.evictKey(key));
-  const { store, max, staleFor, maxTokenLifetime } = options.revocation;
+  const { store, max, staleFor } = options.revocation;
   const denylist = new SharedDenylist({ store, max, staleFor, sessionClaim: options.sessionClaim, clockTolerance: rules.clockTolerance, clock, onEvent });
-  const verifier = new Verifier({ rules, clock, keys, cache, denylist, orgIssuer: isOktaOrgIssuer(issuer, issuer), onEvent });
-  const client = options.client;
-  const refresher =
-    client &&
-    new Refresher<AuthResult>({
-      client,
-      tokenEndpoint: options.endpoints.token,
-      discovery,
-      http: upstream('token'),
-      clock,
-      grace: options.refresh.grace,
-      limits: options.endpoints.limits,
-      verify: (token) => verifier.verify(token),
-    });
   const claimOnce = store?.claimOnce === undefined ? undefined : store.claimOnce.bind(store);
   const dpop = new DpopVerifier(options.dpop, claimOnce, clock);
   const anomaly = options.anomaly && new AnomalyDetector(options.anomaly, clock, onEvent);
-  const pipeline = new Pipeline({ verifier, liveness, refresher, denylist, rules, maxTokenLength: rules.maxTokenLength, refreshWindow: options.refresh.window, policy: options.policy, dpop, clock, anomaly });
+  const shared: SharedParts = { options, upstream, onEvent, push, denylist, dpop, anomaly };
+  const build = (settings: ResolvedIssuer) => buildIssuer(settings, shared);
+  if (options.issuers.kind !== 'one') {
+    const router = stopOnThrow(denylist, () => new IssuerRouter({ choice: options.issuers as RouterParts['choice'], build, policy: options.policy, maxTokenLength: rules.maxTokenLength, dpopToken: (request, length) => dpop.token(request, length) }));
+    // A guard-wide policy asking what a listed issuer cannot do throws here, as with one issuer.
+    stopOnThrow(denylist, () => router.compile(undefined));
+    return new TokenGuard({ ...common(options, http, denylist, events, anomaly, dpop.algs), pipeline: router, router });
+  }
+
+  // A guard-wide policy asking for a check this issuer cannot make throws before anything starts.
+  const one = stopOnThrow(denylist, () => build(topLevelIssuer(options)));
+  const { discovery, keys, verifier, liveness, sessions } = one;
+  const client = options.client;
   const backendSessions = options.backendSessions && new BackendSessions(options.backendSessions, clock);
 
-  // A `sub` entry also refuses tokens dated up to clockTolerance after it, which live that much longer.
-  const revocationLifetime = maxTokenLifetime + options.lateness + rules.clockTolerance;
   let guard: TokenGuard;
   const receivers: ReceiverContext = {
     issuer,
@@ -134,27 +114,42 @@ export function createGuard(input: GuardOptions): Guard {
     closeOktaSession: sessions === undefined ? undefined : (sid) => sessions.close(sid),
   };
   guard = new TokenGuard({
-    issuer,
-    realm: options.realm,
-    maxTokenLength: rules.maxTokenLength,
-    clock,
-    http,
-    ownsHttp: options.http === undefined,
-    keys,
-    verifier,
-    pipeline,
-    denylist,
-    liveness,
+    ...common(options, http, denylist, events, anomaly, dpop.algs),
+    one,
+    pipeline: one.pipeline,
     backendSessions,
     receivers,
     push: pushContext,
     logout,
-    sessionClaim: options.sessionClaim,
-    revocationLifetime,
-    refreshes: () => refresher?.calls ?? 0,
-    dpopAlgs: dpop.algs,
-    events,
-    anomaly,
   });
   return guard;
+}
+
+/** Runs a step of the construction; when it throws, the denylist's shared-store sync stops. */
+function stopOnThrow<T>(denylist: SharedDenylist, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    void denylist.close();
+    throw error;
+  }
+}
+
+/** The parts of a guard that do not depend on how many issuers it has. */
+function common(options: ResolvedOptions, http: HttpClient, denylist: SharedDenylist, events: EventHub, anomaly: AnomalyDetector | undefined, dpopAlgs: string) {
+  return {
+    issuer: options.issuer,
+    realm: options.realm,
+    maxTokenLength: options.token.maxTokenLength,
+    clock: options.clock,
+    http,
+    ownsHttp: options.http === undefined,
+    denylist,
+    sessionClaim: options.sessionClaim,
+    // A `sub` entry also refuses tokens dated up to clockTolerance after it, which live that much longer.
+    revocationLifetime: options.revocation.maxTokenLifetime + options.lateness + options.token.clockTolerance,
+    dpopAlgs,
+    events,
+    anomaly,
+  };
 }

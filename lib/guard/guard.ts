@@ -1,8 +1,6 @@
 import { AuthError, DpopProofError, MalformedRequestError, TokenTooLargeError, type AuthErrorCode } from '../errors';
 import type { EventHub, EventListener } from '../events';
-import type { KeySet } from '../issuer/key-set';
 import type { HttpClient } from '../issuer/http';
-import type { Liveness } from '../liveness/liveness';
 import { OktaEventHookReceiver, type OktaEventHookOptions } from '../logout/event-hook';
 import { logout, type LogoutContext, type LogoutRequest, type LogoutResult } from '../logout/logout';
 import type { PushContext } from '../logout/push';
@@ -17,12 +15,13 @@ import { ownClaim } from '../util/claims';
 import type { RequestLike } from '../util/request';
 import { usesDpopScheme } from '../verify/dpop';
 import type { AnomalyDetector } from '../verify/anomaly';
-import type { Handled, Pipeline, RefreshHooks, TokenSet } from '../verify/pipeline';
+import type { Handled, RefreshHooks, TokenSet } from '../verify/pipeline';
 import type { Policy } from '../verify/policy';
 import type { AuthResult } from '../verify/result';
 import { handleSessionRequest } from '../verify/session-request';
-import type { Verifier } from '../verify/verifier';
-import type { Guard, GuardStats, SharedAnswerStats } from './types';
+import { closeIssuer, issuerStats, sumStats, type IssuerRuntime } from './issuer-runtime';
+import type { IssuerRouter, RequestPath } from './issuer-router';
+import type { Guard, GuardStats, IssuerStats } from './types';
 
 /** What a guard is made of (see `createGuard`); a part is undefined when its option is not given. */
 export interface GuardParts {
@@ -33,19 +32,21 @@ export interface GuardParts {
   http: HttpClient;
   /** Whether the guard made `http` itself, and so closes it. */
   ownsHttp: boolean;
-  keys: KeySet;
-  verifier: Verifier;
-  pipeline: Pipeline;
+  /** The request path: the single issuer's pipeline, or the router of several. */
+  pipeline: RequestPath;
+  /** The single issuer's parts; undefined with several issuers. */
+  one?: IssuerRuntime;
+  /** The issuers of a guard with several; undefined with one. */
+  router?: IssuerRouter;
   denylist: SharedDenylist;
-  liveness: Liveness | undefined;
-  backendSessions: BackendSessions | undefined;
-  receivers: ReceiverContext;
-  push: PushContext;
-  logout: LogoutContext;
+  backendSessions?: BackendSessions;
+  /** The logout receivers, push receivers and logout: built for a single issuer only. */
+  receivers?: ReceiverContext;
+  push?: PushContext;
+  logout?: LogoutContext;
   sessionClaim: string;
   /** The longest a token issued now can still be accepted, seconds: the default life of a revocation. */
   revocationLifetime: number;
-  refreshes: () => number;
   /** The `algs` of the `DPoP` challenge. */
   dpopAlgs: string;
   /** The guard's event stream (`onEvent`, and `subscribe()`'s listeners). */
@@ -66,6 +67,7 @@ export class TokenGuard implements Guard {
   private allowed = 0;
   private readonly refused = new Map<AuthErrorCode, number>();
   private errors = 0;
+  private shut = false;
 
   constructor(private readonly parts: GuardParts) {
     this.issuer = parts.issuer;
@@ -101,11 +103,12 @@ export class TokenGuard implements Guard {
   }
 
   async handle(request: RequestLike, policy?: Policy, hooks?: RefreshHooks): Promise<Handled> {
-    const { pipeline, verifier, backendSessions: sessions, liveness } = this.parts;
+    const { pipeline, one, backendSessions: sessions } = this.parts;
     try {
       let handled: Handled;
-      if (sessions?.carries(request)) {
-        handled = await handleSessionRequest({ pipeline, verifier, sessions, strictSessions: liveness?.sessions !== undefined }, request, policy);
+      // Backend sessions exist with a single issuer only (see the option).
+      if (one !== undefined && sessions?.carries(request)) {
+        handled = await handleSessionRequest({ pipeline: one.pipeline, verifier: one.verifier, sessions, strictSessions: one.liveness?.sessions !== undefined }, request, policy);
       } else {
         const { token, dpop } = pipeline.credential(request, policy);
         try {
@@ -141,7 +144,7 @@ export class TokenGuard implements Guard {
 
   async revoke(kind: RevocationKind, value: string, until?: number): Promise<void> {
     const entry = revocationEntry(kind, value, until, this.parts.clock(), this.parts.revocationLifetime);
-    if (kind === 'sid') this.parts.liveness?.forget(undefined, value);
+    if (kind === 'sid') for (const runtime of this.runtimes()) runtime.liveness?.forget(undefined, value);
     await this.parts.denylist.put(entry);
   }
 
@@ -155,12 +158,12 @@ export class TokenGuard implements Guard {
     const since = Math.min(at, now);
     if (since + this.parts.revocationLifetime * 1000 <= now) return;
     const entry = revocationEntry(kind, value, undefined, now, this.parts.revocationLifetime, since);
-    if (kind === 'sid') this.parts.liveness?.forget(undefined, value);
+    if (kind === 'sid') for (const runtime of this.runtimes()) runtime.liveness?.forget(undefined, value);
     await this.parts.denylist.put(entry);
   }
 
   logout(request: LogoutRequest): Promise<LogoutResult> {
-    return logout(request, this.parts.logout);
+    return logout(request, this.single(this.parts.logout, 'logout()'));
   }
 
   async startSession(auth: AuthResult, tokens: { refreshToken?: string; idToken?: string } = {}): Promise<{ id: string; cookie: string; expiresAt: number }> {
@@ -183,27 +186,29 @@ export class TokenGuard implements Guard {
   }
 
   backchannelLogout(logoutToken: string): Promise<{ sid?: string; subject?: string }> {
-    return receiveBackchannelLogout(this.parts.receivers, logoutToken);
+    return receiveBackchannelLogout(this.single(this.parts.receivers, 'backchannelLogout()'), logoutToken);
   }
 
   universalLogout(bearer: string, body: unknown, audience: string): Promise<{ subject: string }> {
-    return receiveUniversalLogout(this.parts.receivers, bearer, body, audience);
+    return receiveUniversalLogout(this.single(this.parts.receivers, 'universalLogout()'), bearer, body, audience);
   }
 
   ssfReceiver(options: SsfReceiverOptions): SsfReceiver {
-    const receiver = new SsfReceiver(resolveSsfReceiver(options, this.issuer), this.parts.push);
+    const receiver = new SsfReceiver(resolveSsfReceiver(options, this.issuer), this.single(this.parts.push, 'ssfReceiver()'));
     this.transmitters.push(receiver);
     return receiver;
   }
 
   oktaEventHook(options: OktaEventHookOptions): OktaEventHookReceiver {
-    return new OktaEventHookReceiver(resolveEventHook(options), this.parts.push);
+    return new OktaEventHookReceiver(resolveEventHook(options), this.single(this.parts.push, 'oktaEventHook()'));
   }
 
   ready(): Promise<void> {
     return this.guarded(async () => {
-      await this.parts.keys.ready();
-      await this.parts.liveness?.ready();
+      for (const runtime of this.runtimes()) {
+        await runtime.keys.ready();
+        await runtime.liveness?.ready();
+      }
       await this.parts.denylist.ready();
     });
   }
@@ -213,33 +218,39 @@ export class TokenGuard implements Guard {
   }
 
   stats(): GuardStats {
-    const { verifier, keys, denylist, liveness, anomaly } = this.parts;
+    const { denylist, anomaly, one } = this.parts;
+    const runtimes = this.runtimes();
+    const base: IssuerStats = one !== undefined ? issuerStats(one) : sumStats(runtimes.map(issuerStats));
     const stats: GuardStats = {
-      tokenCache: { size: verifier.size, hits: verifier.hits, misses: verifier.misses },
-      keys: keys.stats(),
+      ...base,
       revocation: { size: denylist.size, live: denylist.downSince === undefined, unwritten: denylist.unwritten },
-      refreshes: this.parts.refreshes(),
+      refreshes: runtimes.reduce((n, runtime) => n + (runtime.refresher?.calls ?? 0), 0),
       decisions: { allowed: this.allowed, refused: Object.fromEntries(this.refused), errors: this.errors },
     };
+    if (one === undefined) stats.issuers = Object.fromEntries(runtimes.map((runtime) => [runtime.issuer, issuerStats(runtime)]));
     if (anomaly !== undefined) stats.anomaly = { detected: anomaly.detected, evicted: anomaly.evicted };
-    const i = liveness?.introspector;
-    if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls, ...sharedStats(i.answers.shared) };
-    const s = liveness?.sessions;
-    if (s !== undefined) {
-      const { size, hits, misses } = s.answers;
-      stats.sessions = { size, hits, misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor, ...sharedStats(s.answers.shared) };
-    }
     return stats;
   }
 
   async close(): Promise<void> {
-    if (this.parts.verifier.closed) return;
-    this.parts.verifier.close();
-    await this.parts.liveness?.stop();
+    if (this.shut) return;
+    this.shut = true;
+    if (this.parts.one !== undefined) await closeIssuer(this.parts.one);
+    await this.parts.router?.close();
     await this.parts.denylist.close();
-    this.parts.keys.close();
     for (const receiver of this.transmitters) receiver.close();
     if (this.parts.ownsHttp) await this.parts.http.close?.();
+  }
+
+  /** The issuers held: the single one, or the router's. */
+  private runtimes(): IssuerRuntime[] {
+    return this.parts.one !== undefined ? [this.parts.one] : this.parts.router!.runtimes();
+  }
+
+  /** A part that exists with a single issuer only, or the `TypeError` of a guard with several. */
+  private single<T>(part: T | undefined, what: string): T {
+    if (part === undefined) throw new TypeError(`tokengate: ${what} works with a guard of a single issuer; build one guard per issuer for it`);
+    return part;
   }
 
   /** The backend sessions, or the `TypeError` of a guard without them. */
@@ -282,12 +293,4 @@ export class TokenGuard implements Guard {
     }
     return error;
   }
-}
-
-
-/** The `shared` part of a liveness service's stats, when it has a store. */
-function sharedStats(shared: { hits: number; leases: number; waits: number; fallbacks: number; usable: boolean } | undefined): { shared?: SharedAnswerStats } {
-  if (shared === undefined) return {};
-  const { hits, leases, waits, fallbacks, usable } = shared;
-  return { shared: { hits, leases, waits, fallbacks, usable } };
 }

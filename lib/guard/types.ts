@@ -140,8 +140,8 @@ export interface Guard {
   readonly realm: string;
 }
 
-/** A snapshot of a guard's counters. */
-export interface GuardStats {
+/** The counters of one issuer: its verified-token cache, key set, and liveness checks. */
+export interface IssuerStats {
   /** Verified-token cache: entries held, hits, and misses (a verification the cache did not answer, whatever its outcome). */
   tokenCache: { size: number; hits: number; misses: number };
   /** Key set: JWKS fetches attempted and failed, key ids held. */
@@ -150,6 +150,17 @@ export interface GuardStats {
   introspection?: { size: number; hits: number; misses: number; calls: number; shared?: SharedAnswerStats };
   /** Okta sessions: ids held, hits, misses, requests sent, stale answers served, ms until calls resume; `shared` with `sessions.store`. Absent without the `sessions` option. */
   sessions?: { size: number; hits: number; misses: number; calls: number; staleServed: number; pausedFor: number; shared?: SharedAnswerStats };
+}
+
+/**
+ * A snapshot of a guard's counters. With one issuer, its counters are the top-level `tokenCache`,
+ * `keys`, `introspection` and `sessions`. With several, `issuers` holds them per configured issuer
+ * (the function form: those it allowed that are still held), and the top-level `tokenCache` and
+ * `keys` add them up (`kids` of every issuer).
+ */
+export interface GuardStats extends IssuerStats {
+  /** Per issuer, keyed by the issuer URL. Absent with a single issuer. */
+  issuers?: Record<string, IssuerStats>;
   /** Denylist: entries in the local mirror; whether the shared store is live (always true without one); entries it has not taken yet. */
   revocation: { size: number; live: boolean; unwritten: number };
   /** Refresh-token exchanges sent to the issuer. */

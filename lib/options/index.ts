@@ -14,6 +14,7 @@ import type { ResolvedDpop } from '../verify/dpop';
 import type { TokenRules } from '../verify/verifier';
 import { resolveAnomaly, resolveBackendSessions, resolveEndpoints, resolveIntrospection, resolveRevocation, resolveSessions, type ResolvedEndpoints } from './features';
 import { resolveDpop, type DpopOptions } from './dpop';
+import { algorithmList, audiences, resolveIssuers, type IssuerChoice, type IssuerSelector, type IssuerSettings } from './issuers';
 import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, url } from './validate';
 
 export { SUPPORTED_ALGORITHMS, type Algorithm };
@@ -24,10 +25,22 @@ export { SUPPORTED_ALGORITHMS, type Algorithm };
  * Durations are in seconds (fractions allowed), sizes in bytes, lengths in characters.
  */
 export interface GuardOptions {
-  /** Expected `iss`, compared exactly. `https:`; plain `http:` only for loopback hosts. Required. */
-  issuer: string;
-  /** Expected `aud`: the token must name at least one of these. Required. */
-  audience: string | readonly string[];
+  /**
+   * Expected `iss`, compared exactly. `https:`; plain `http:` only for loopback hosts. Required
+   * unless `issuers` is given. An array accepts several issuers with the guard-wide settings; a
+   * function ({@link IssuerSelector}) accepts the issuers it allows, for tenant patterns.
+   */
+  issuer?: string | readonly string[] | IssuerSelector;
+  /**
+   * Several issuers, each with its own settings overriding the guard-wide ones (see
+   * {@link IssuerSettings}). Excludes `issuer`. The token's unverified `iss` picks one before
+   * anything is fetched; a token naming none is refused (401 `ERR_ISSUER_UNKNOWN`).
+   */
+  issuers?: readonly IssuerSettings[];
+  /** With the function form of `issuer`: most allowed issuers kept (LRU), each with its key set and caches. Default 100. */
+  maxIssuers?: number;
+  /** Expected `aud`: the token must name at least one of these. Required, unless every entry of `issuers` gives its own. */
+  audience?: string | readonly string[];
   /** JWKS URL. Default: `jwks_uri` from the issuer's discovery document. */
   jwksUri?: string;
   /** Allowed `alg` values. Default `['RS256']` (what Okta signs with). */
@@ -129,7 +142,10 @@ export interface KeySetOptions {
  * guard receives its own slice, never the whole. Internal.
  */
 export interface ResolvedOptions {
+  /** The issuer; with several, the first listed (`''` for the function form). */
   issuer: string;
+  /** One issuer, several, or a function choosing them. */
+  issuers: IssuerChoice;
   realm: string;
   clock: () => number;
   onEvent: ((event: TokengateEvent) => void) | undefined;
@@ -160,7 +176,7 @@ export interface ResolvedOptions {
 }
 
 const TOP_LEVEL = [
-  'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
+  'issuer', 'issuers', 'maxIssuers', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'requiredClaims', 'typ',
   'clientIds', 'realm', 'maxTokenLength', 'cache', 'keySet', 'http', 'clock', 'onEvent', 'introspection', 'sessions', 'policy',
   'client', 'endpoints', 'refreshGrace', 'refreshWindow', 'revocation', 'backendSessions', 'dpop', 'anomaly',
 ];
@@ -174,25 +190,13 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
   if (input === null || typeof input !== 'object') throw new TypeError('tokengate: options must be an object');
   rejectUnknown('', input, TOP_LEVEL);
 
-  const issuer = url('issuer', input.issuer, true);
-  const audience = input.audience;
-  const audiences = typeof audience === 'string' ? [audience] : audience;
-  if (!Array.isArray(audiences) || audiences.length === 0 || !audiences.every(nonEmptyString)) {
-    throw new TypeError('tokengate: option "audience" must be a non-empty string or a non-empty array of them');
-  }
-
-  const algorithms = input.algorithms ?? ['RS256'];
-  if (!Array.isArray(algorithms) || algorithms.length === 0) {
-    throw new TypeError('tokengate: option "algorithms" must be a non-empty array');
-  }
-  for (const alg of algorithms as unknown[]) {
-    if (typeof alg === 'string' && (alg.toLowerCase() === 'none' || /^HS/i.test(alg))) {
-      throw new TypeError(`tokengate: option "algorithms" may not contain "${alg}": unsigned and shared-secret tokens are never accepted (RFC 8725)`);
-    }
-    if (!SUPPORTED_ALGORITHMS.includes(alg as Algorithm)) {
-      throw new TypeError(`tokengate: option "algorithms" contains unsupported "${String(alg)}"; supported: ${SUPPORTED_ALGORITHMS.join(', ')}`);
-    }
-  }
+  const several = input.issuers !== undefined || (input.issuer !== undefined && typeof input.issuer !== 'string');
+  const first = Array.isArray(input.issuer) ? input.issuer[0] : Array.isArray(input.issuers) ? input.issuers[0]?.issuer : undefined;
+  // The function form has no issuer before a token names one; the guard-wide options are checked against a stand-in.
+  const issuer = several ? (typeof input.issuer === 'function' ? '' : typeof first === 'string' ? first : '') : url('issuer', input.issuer, true);
+  const checkedIssuer = issuer === '' ? 'https://issuer.invalid' : issuer;
+  const audienceSet = input.audience === undefined && several ? new Set<string>() : audiences('audience', input.audience);
+  const algorithms = algorithmList('algorithms', input.algorithms ?? ['RS256']);
 
   const cacheInput = input.cache;
   let cache: ResolvedOptions['cache'];
@@ -243,7 +247,7 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
   const clockTolerance = seconds('clockTolerance', input.clockTolerance, 30, 0, 300);
   const client = input.client === undefined ? undefined : resolveClient('client', input.client);
   const refreshWindow = seconds('refreshWindow', input.refreshWindow, 86_400, 0);
-  const sessions = input.sessions === undefined ? undefined : resolveSessions(input.sessions, issuer);
+  const sessions = input.sessions === undefined ? undefined : resolveSessions(input.sessions, checkedIssuer);
   const backendSessions = input.backendSessions === undefined ? undefined : resolveBackendSessions(input.backendSessions, clock);
   // Validated in the order of the README's table, so that of two mistakes the first is named.
   const jwksUri = input.jwksUri === undefined ? undefined : url('jwksUri', input.jwksUri, false);
@@ -251,26 +255,31 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
   const requiredClaims = stringList('requiredClaims', input.requiredClaims) ?? [];
   const clientIds = input.clientIds === undefined ? undefined : new Set(stringList('clientIds', input.clientIds));
   const maxTokenLength = integer('maxTokenLength', input.maxTokenLength, 8192, 16);
-  return {
-    issuer,
-    realm,
-    clock,
-    onEvent: input.onEvent,
-    http,
-    token: {
+  const token: TokenRules = {
       issuer,
-      audiences: new Set(audiences),
-      algorithms: new Set(algorithms),
+      audiences: audienceSet,
+      algorithms,
       typ: input.typ === undefined ? undefined : normalizeTyp(input.typ),
       clockTolerance,
       maxTokenAge,
       requiredClaims,
       clientIds,
       maxTokenLength,
-    },
+  };
+  const introspection = input.introspection === undefined ? undefined : resolveIntrospection(input.introspection, input.client);
+  const defaults = { token, jwksUri, introspection: input.introspection, sessions: input.sessions, client: input.client, hasAudience: input.audience !== undefined };
+  const issuers = resolveIssuers(input, defaults);
+  return {
+    issuer,
+    issuers,
+    realm,
+    clock,
+    onEvent: input.onEvent,
+    http,
+    token,
     cache,
     keySet: { jwksUri, limits: keySet },
-    introspection: input.introspection === undefined ? undefined : resolveIntrospection(input.introspection, input.client),
+    introspection,
     sessions,
     policy: definePolicy(input.policy),
     client,
@@ -284,4 +293,5 @@ export function resolveOptions(input: GuardOptions): ResolvedOptions {
     anomaly: input.anomaly === undefined ? undefined : resolveAnomaly(input.anomaly),
   };
 }
+
 

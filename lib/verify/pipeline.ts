@@ -211,6 +211,6 @@ export class Pipeline {
     // The guard's own claim rules hold for these tokens too: clientIds, requiredClaims, maxTokenAge, nbf, types.
     checkClaims(claims as JwtClaims, this.parts.rules, Math.floor(this.parts.clock() / 1000), undefined, OTHER_CLAIM_CHECKS);
     this.parts.denylist.check(claims);
-    return buildResult(token, {} as JwtHeader, claims as JwtClaims);
+    return buildResult(token, {} as JwtHeader, claims as JwtClaims, this.parts.rules.issuer);
   }
 }

@@ -1,4 +1,4 @@
-import { ClaimCheckFailedError, InsufficientScopeError } from '../errors';
+import { ClaimCheckFailedError, InsufficientScopeError, IssuerNotAllowedError } from '../errors';
 import type { JwtClaims } from '../jose/compact';
 import { ownClaim } from '../util/claims';
 import type { AuthResult } from './result';
@@ -51,6 +51,12 @@ export interface Policy {
    * stays past the limit. Needs the guard's `anomaly` option.
    */
   onAnomaly?: 'report' | 'refuse';
+  /**
+   * The issuer(s) this route accepts, among those the guard accepts (compared exactly with
+   * `auth.issuer`); a token of another → 403 `ERR_ISSUER_NOT_ALLOWED`, checked before any liveness
+   * call. Default: every issuer of the guard. Stored as an array.
+   */
+  issuer?: string | readonly string[];
 }
 
 /** One expected claim value, or a predicate over it. */
@@ -58,7 +64,7 @@ export type ClaimExpectation = string | number | boolean | ((value: unknown, cla
 
 /** RFC 6749 section 3.3 `scope-token`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
-const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode', 'dpop', 'onAnomaly'];
+const POLICY_KEYS = ['scopes', 'claims', 'introspect', 'session', 'failMode', 'dpop', 'onAnomaly', 'issuer'];
 const compiled = new WeakMap<object, Policy>();
 
 /**
@@ -97,6 +103,10 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
   if (policy.onAnomaly !== undefined && policy.onAnomaly !== 'report' && policy.onAnomaly !== 'refuse') {
     throw new TypeError('tokengate: policy "onAnomaly" must be "report" or "refuse"');
   }
+  const issuers = typeof policy.issuer === 'string' ? [policy.issuer] : policy.issuer;
+  if (issuers !== undefined && (!Array.isArray(issuers) || issuers.length === 0 || !issuers.every((i) => typeof i === 'string' && i.length > 0))) {
+    throw new TypeError('tokengate: policy "issuer" must be an issuer URL or a non-empty array of them');
+  }
   const frozen: Policy = Object.freeze({
     scopes: policy.scopes === undefined ? undefined : Object.freeze([...policy.scopes]),
     claims: policy.claims === undefined ? undefined : Object.freeze({ ...policy.claims }),
@@ -105,6 +115,7 @@ export function definePolicy(policy: Policy | undefined): Policy | undefined {
     failMode: policy.failMode,
     dpop: policy.dpop,
     onAnomaly: policy.onAnomaly,
+    issuer: issuers === undefined ? undefined : Object.freeze([...issuers]),
   });
   compiled.set(policy, frozen);
   compiled.set(frozen, frozen);
@@ -120,8 +131,11 @@ export function mergePolicies(base: Policy | undefined, route: Policy | undefine
   return definePolicy(merged as Policy);
 }
 
-/** Applies a validated policy's scope and claim checks to a verified result. */
+/** Applies a validated policy's issuer, scope and claim checks to a verified result. */
 export function checkPolicy(result: AuthResult, policy: Policy): void {
+  if (policy.issuer !== undefined && !(policy.issuer as readonly string[]).includes(result.issuer)) {
+    throw new IssuerNotAllowedError('The token comes from an issuer this route does not accept');
+  }
   if (policy.scopes !== undefined) {
     for (const scope of policy.scopes) {
       if (!result.scopes.includes(scope)) {

@@ -19,18 +19,24 @@ export interface AuthResult {
   readonly scopes: readonly string[];
   /** The client the token was issued to (`cid`, else `client_id`). */
   readonly clientId: string | undefined;
+  /**
+   * The configured issuer that accepted the token (its verified `iss`). With several issuers this
+   * tells the route which one; a policy's `issuer` can require one.
+   */
+  readonly issuer: string;
   /** `exp`, seconds since the epoch; `undefined` only for an opaque token whose introspection answer has none. */
   readonly expiresAt: number | undefined;
 }
 
-/** Builds the frozen result of a verified token. */
-export function buildResult(token: string, header: JwtHeader, claims: JwtClaims): AuthResult {
+/** Builds the frozen result of a token verified for `issuer`. */
+export function buildResult(token: string, header: JwtHeader, claims: JwtClaims, issuer: string): AuthResult {
   const result = {
     header: deepFreeze(header),
     claims: deepFreeze(claims),
     subject: claims.sub,
     scopes: Object.freeze(scopesOf(claims)),
     clientId: clientIdOf(claims),
+    issuer,
     expiresAt: claims.exp,
   };
   Object.defineProperty(result, 'token', { value: token, enumerable: false });

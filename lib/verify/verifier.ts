@@ -186,7 +186,7 @@ export class Verifier {
   /** The signature check and everything after it, once the key is known; a verified token is cached. */
   private finish(token: string, decoded: DecodedJwt, key: VerificationKey): AuthResult {
     this.checkSigned(decoded, key);
-    const result = buildResult(token, decoded.header, decoded.claims);
+    const result = buildResult(token, decoded.header, decoded.claims, this.parts.rules.issuer);
     const cache = this.parts.cache;
     if (cache !== undefined && !key.removed && !this.shut) {
       const { exp, nbf, iat } = decoded.claims;
