@@ -252,9 +252,8 @@ function checks(contestants, summary, config) {
       const peers = contestants.filter((p) => !p.baseline && !p.ours && !p.reference && p.framework === ours.framework);
       const bestPeer = peers.reduce((best, p) => (best && summary[workload][best.id].ratio >= summary[workload][p.id].ratio ? best : p), undefined);
       const target = TARGETS[workload];
-      const floor = contestants.find((p) => p.reference && p.framework === ours.framework);
-      const of = target.of === 'floor' ? floor : { id: undefined };
-      const against = of === undefined ? undefined : of.id === undefined ? s.ratio : s.ratio / summary[workload][of.id].ratio;
+      const floor = target.of === 'floor' ? contestants.find((p) => p.reference && p.framework === ours.framework) : undefined;
+      const against = target.of === 'bare' ? s.ratio : floor && s.ratio / summary[workload][floor.id].ratio;
       out.push({
         contestant: ours.id,
         workload,

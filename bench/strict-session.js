@@ -47,30 +47,23 @@ for (const [name, value] of Object.entries({ BENCH_ROUNDS: ROUNDS, BENCH_DURATIO
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number of at least 1`);
 }
 
-function startIssuer() {
+/** Forks `bench/lib/<file>` under `taskset -c <core>`; resolves with its first IPC message. */
+function forkPinned(file, args, core, env) {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, 'lib', 'strict-issuer.js'), [], {
+    const child = fork(path.join(__dirname, 'lib', file), args, {
+      env: { ...process.env, ...env },
       execPath: 'taskset',
-      execArgv: ['-c', '0', process.execPath],
+      execArgv: ['-c', String(core), process.execPath],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    child.once('message', (msg) => resolve({ child, ...msg }));
-    child.once('exit', (code) => reject(new Error(`issuer exited (${code})`)));
+    child.once('message', (msg) => resolve({ child, msg }));
+    child.once('exit', (code) => reject(new Error(`${file} ${args.join(' ')} exited (${code})`)));
   });
 }
 
-function start(kind, index, env) {
-  return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, 'lib', 'strict-server.js'), [kind], {
-      env: { ...process.env, ...env },
-      execPath: 'taskset',
-      execArgv: ['-c', '1', process.execPath],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    child.once('message', (msg) => resolve({ kind, index, child, port: msg.port }));
-    child.once('exit', (code) => reject(new Error(`${kind} server exited (${code})`)));
-  });
-}
+const startIssuer = () => forkPinned('strict-issuer.js', [], 0).then(({ child, msg }) => ({ child, ...msg }));
+
+const start = (kind, index, env) => forkPinned('strict-server.js', [kind], 1, env).then(({ child, msg }) => ({ kind, index, child, port: msg.port }));
 
 const stats = (child, sent = false) => new Promise((resolve) => {
   child.once('message', (msg) => resolve({ cpu: msg.user + msg.system, waited: msg.waited, sentCount: msg.sentCount, sent: msg.sent }));
