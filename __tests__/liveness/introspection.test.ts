@@ -128,8 +128,8 @@ describe('caching', () => {
     expect(seen[1] - seen[0]).toBeGreaterThanOrEqual(20_000);
   });
 
-  test('an active answer is asked again in its last round trip, without waiting, and never used past its TTL', async () => {
-    makeGuard({ introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 2 } });
+  test('an active answer is asked again in its last round trip, without waiting; with staleWhileRevalidate 0 it is never used past its TTL', async () => {
+    makeGuard({ introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, staleWhileRevalidate: 0, timeout: 2 } });
     // The first answer takes 300 ms of the guard's clock to arrive: fresh until 20.3 s.
     const calls = watchOkta(okta, INTROSPECT_PATH, clock, (nth) => (nth === 1 ? 0.3 : 0));
     const token = okta.token({}, { expiresIn: 600 });
@@ -153,6 +153,31 @@ describe('caching', () => {
     clock.set(t0 + 20_400);
     await expect(guard.verifyToken(token, { introspect: true })).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
     expect(okta.calls.introspect).toBe(2);
+  });
+
+  test('staleWhileRevalidate (default 1 s): past its TTL an active answer serves while its slower renewal is in flight, for that long at most', async () => {
+    makeGuard({ introspection: { client: { clientId: okta.clientId, clientSecret: okta.clientSecret }, cacheTtl: 20, timeout: 5 } });
+    // The first answer takes 300 ms of the guard's clock to arrive: fresh until 20.3 s, served while renewing until 21.3 s.
+    const calls = watchOkta(okta, INTROSPECT_PATH, clock, (nth) => (nth === 1 ? 0.3 : 0));
+    const token = okta.token({}, { expiresIn: 600 });
+    await guard.verifyToken(token, { introspect: true });
+    const t0 = calls[0][1];
+    okta.revoke(token);
+    okta.fail('introspect', 'slow', { delay: 1500 });
+    clock.set(t0 + 20_100);
+    await guard.verifyToken(token, { introspect: true });
+    await waitFor(() => calls.length === 2);
+    // Past the TTL, within a second of it: the old answer serves at once, as the renewal is on its way.
+    clock.set(t0 + 21_200);
+    const started = Date.now();
+    await guard.verifyToken(token, { introspect: true });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(guard.stats().introspection).toMatchObject({ calls: 2, revalidating: 1 });
+    // Past that second, the request waits for the renewal and gets its verdict.
+    clock.set(t0 + 21_400);
+    await expect(guard.verifyToken(token, { introspect: true })).rejects.toMatchObject({ code: 'ERR_TOKEN_INACTIVE' });
+    expect(okta.calls.introspect).toBe(2);
+
   });
 
   test('a token logged out while its renewal is in flight is not cached again by that renewal', async () => {

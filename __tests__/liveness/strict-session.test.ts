@@ -91,8 +91,8 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     expect(okta.calls.sessions).toBe(0);
   });
 
-  test('under steady traffic the next call goes one round trip before the TTL ends: nobody waits, calls stay cacheTtl apart, no answer serves past its TTL', async () => {
-    setup({}, { cacheTtl: 30, timeout: 2 });
+  test('under steady traffic the next call goes one round trip before the TTL ends: nobody waits, calls stay cacheTtl apart; with staleWhileRevalidate 0 no answer serves past its TTL', async () => {
+    setup({}, { cacheTtl: 30, staleWhileRevalidate: 0, timeout: 2 });
     // The first answer takes 200 ms of the guard's clock to arrive.
     const calls = watchOkta(okta, SESSIONS_PATH, clock, (_nth, overall) => (overall === 1 ? 0.2 : 0));
     const session = okta.session();
@@ -124,6 +124,75 @@ describe.each(ADAPTERS)('%s: strict active-session checking', (_name, makeApp) =
     expect(refused.status).toBe(401);
     expect(refused.body.code).toBe('ERR_SESSION_ENDED');
     expect(okta.calls.sessions).toBe(2);
+  });
+
+  test('staleWhileRevalidate (default 1 s): a renewal slower than the call before it leaves nobody waiting for that long past the TTL, then its verdict decides', async () => {
+    setup({}, { cacheTtl: 30, timeout: 5 });
+    // The first answer takes 200 ms of the guard's clock to arrive: fresh until 30.2 s after t0.
+    const calls = watchOkta(okta, SESSIONS_PATH, clock, (_nth, overall) => (overall === 1 ? 0.2 : 0));
+    const session = okta.session();
+    const token = okta.token({ sid: session.id });
+    await call('/strict', token).expect(200);
+    const t0 = calls[0][1];
+    okta.endSession(session.id);
+    // The renewal goes out 30 s after the first call, and its answer is held for 2 s.
+    okta.fail('sessions', 'slow', { delay: 2000 });
+    clock.set(t0 + 30_050);
+    await call('/strict', token).expect(200);
+    await waitFor(() => calls.length === 2);
+
+    // Past the TTL, within a second of it: served at once by the old answer while the renewal is on its way.
+    clock.set(t0 + 31_100);
+    const started = Date.now();
+    await call('/strict', token).expect(200);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(guard.stats().sessions).toMatchObject({ calls: 2, revalidating: 1 });
+
+    // More than a second past the TTL: the request waits for the renewal, and Okta's verdict decides.
+    clock.set(t0 + 31_300);
+    const refused = await call('/strict', token);
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe('ERR_SESSION_ENDED');
+    expect(okta.calls.sessions).toBe(2);
+  });
+
+  test('staleWhileRevalidate: a request just past the TTL starts the renewal nobody started, and is served meanwhile; never past the session\'s expiresAt', async () => {
+    setup({}, { cacheTtl: 30, staleWhileRevalidate: 5, timeout: 5 });
+    const session = okta.session();
+    const token = okta.token({ sid: session.id });
+    const t0 = clock.now();
+    await call('/strict', token).expect(200);
+    okta.endSession(session.id);
+    okta.fail('sessions', 'slow', { delay: 300 });
+    // Nobody came in the renewal window; 2 s past the TTL this request starts the renewal and the old answer serves it.
+    clock.set(t0 + 32_000);
+    await call('/strict', token).expect(200);
+    expect(okta.calls.sessions).toBe(2);
+    // Once the renewal has landed, its verdict decides, with no further call.
+    await waitFor(() => guard.stats().sessions?.size === 1 && events.some((e) => e.type === 'session.ended'));
+    const refused = await call('/strict', token);
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe('ERR_SESSION_ENDED');
+    expect(okta.calls.sessions).toBe(2);
+
+    // A session expiring at Okta 10 s from now: its answer is fresh for those 10 s, not a moment past them.
+    const brief = okta.session({ expiresIn: 10 });
+    const briefToken = okta.token({ sid: brief.id });
+    const t1 = clock.now();
+    await call('/strict', briefToken).expect(200);
+    okta.fail('sessions', 'slow', { delay: 1500 });
+    clock.set(t1 + 9_000);
+    await call('/strict', briefToken).expect(200);
+    // Past expiresAt, two requests: one asks Okta; the other, while that call is in flight, is not served by the old answer either.
+    clock.set(t1 + 10_500);
+    const before = okta.calls.sessions;
+    const late = await Promise.all([call('/strict', briefToken), call('/strict', briefToken)]);
+    expect(late.map((r) => [r.status, r.body.code])).toEqual([
+      [401, 'ERR_SESSION_ENDED'],
+      [401, 'ERR_SESSION_ENDED'],
+    ]);
+    expect(okta.calls.sessions).toBe(before + 1);
+    expect(guard.stats().sessions?.revalidating).toBe(1);
   });
 
   test('a pause between the guard and the wire (a GC) never brings two calls for one session closer than cacheTtl, as the HTTP client sees them', async () => {

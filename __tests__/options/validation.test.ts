@@ -29,6 +29,9 @@ test.each([
   ['clientIds not a list', { clientIds: 'abc' }, /"clientIds" must be an array/],
   ['a zero endpoints.timeout', { endpoints: { timeout: 0 } }, /"endpoints.timeout" must be a number of seconds/],
   ['a tiny endpoints.maxBytes', { endpoints: { maxBytes: 10 } }, /"endpoints.maxBytes" must be a whole number of at least 1024/],
+  ['a sessions.staleWhileRevalidate over a minute', { sessions: { apiToken: 'x', staleWhileRevalidate: 61 } }, /"sessions.staleWhileRevalidate" must be a number of seconds from 0 to 60, got 61/],
+  ['a negative introspection.staleWhileRevalidate', { introspection: { client: { clientId: 'c' }, staleWhileRevalidate: -1 } }, /"introspection.staleWhileRevalidate" must be a number of seconds from 0 to 60/],
+  ['a staleWhileRevalidate string', { sessions: { apiToken: 'x', staleWhileRevalidate: '1s' } }, /"sessions.staleWhileRevalidate" must be a number of seconds/],
   ['an unknown endpoints option', { endpoints: { timout: 3 } }, /unknown option "endpoints.timout"; did you mean "endpoints.timeout"/],
 ])('createGuard rejects %s with a TypeError naming it', (_name, extra, message) => {
   expect(make(extra)).toThrow(TypeError);

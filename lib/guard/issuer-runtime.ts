@@ -112,11 +112,11 @@ export async function closeIssuer(runtime: IssuerRuntime): Promise<void> {
 export function issuerStats({ verifier, keys, liveness }: IssuerRuntime): IssuerStats {
   const stats: IssuerStats = { tokenCache: { size: verifier.size, hits: verifier.hits, misses: verifier.misses }, keys: keys.stats() };
   const i = liveness?.introspector;
-  if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls, ...sharedStats(i.answers.shared) };
+  if (i !== undefined) stats.introspection = { size: i.answers.size, hits: i.answers.hits, misses: i.answers.misses, calls: i.calls, revalidating: i.answers.revalidating, ...sharedStats(i.answers.shared) };
   const s = liveness?.sessions;
   if (s !== undefined) {
-    const { size, hits, misses } = s.answers;
-    stats.sessions = { size, hits, misses, calls: s.calls, staleServed: s.staleServed, pausedFor: s.pausedFor, ...sharedStats(s.answers.shared) };
+    const { size, hits, misses, revalidating } = s.answers;
+    stats.sessions = { size, hits, misses, calls: s.calls, revalidating, staleServed: s.staleServed, pausedFor: s.pausedFor, ...sharedStats(s.answers.shared) };
   }
   return stats;
 }

@@ -146,10 +146,19 @@ export interface IssuerStats {
   tokenCache: { size: number; hits: number; misses: number };
   /** Key set: JWKS fetches attempted and failed, key ids held. */
   keys: { fetches: number; failures: number; kids: string[] };
-  /** Introspection: answers held, cache hits and misses, requests sent; `shared` with `introspection.store`. Absent without the `introspection` option. */
-  introspection?: { size: number; hits: number; misses: number; calls: number; shared?: SharedAnswerStats };
-  /** Okta sessions: ids held, hits, misses, requests sent, stale answers served, ms until calls resume; `shared` with `sessions.store`. Absent without the `sessions` option. */
-  sessions?: { size: number; hits: number; misses: number; calls: number; staleServed: number; pausedFor: number; shared?: SharedAnswerStats };
+  /**
+   * Introspection: answers held, cache hits and misses, requests sent, hits by an answer past its
+   * TTL while its renewal was in flight (`revalidating`, counted in `hits` too); `shared` with
+   * `introspection.store`. Absent without the `introspection` option.
+   */
+  introspection?: { size: number; hits: number; misses: number; calls: number; revalidating: number; shared?: SharedAnswerStats };
+  /**
+   * Okta sessions: ids held, hits, misses, requests sent, hits by an answer past its TTL while its
+   * renewal was in flight (`revalidating`, counted in `hits` too), stale answers served while the API
+   * could not answer, ms until calls resume; `shared` with `sessions.store`. Absent without the
+   * `sessions` option.
+   */
+  sessions?: { size: number; hits: number; misses: number; calls: number; revalidating: number; staleServed: number; pausedFor: number; shared?: SharedAnswerStats };
 }
 
 /**

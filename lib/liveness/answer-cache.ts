@@ -43,6 +43,8 @@ export class AnswerCache<E extends Renewable> {
   readonly shared: SharedAnswers<E> | undefined;
   hits = 0;
   misses = 0;
+  /** Hits by an answer past its TTL while its renewal was in flight (`staleWhileRevalidate`). */
+  revalidating = 0;
 
   constructor(private readonly config: AnswerCacheConfig<E>) {
     this.lru = new LRUCache({ max: config.cacheMax });
@@ -68,12 +70,15 @@ export class AnswerCache<E extends Renewable> {
   }
 
   /**
-   * What every request does before it uses a cached answer: marks a fresh one used and starts the
-   * renewals that are due. Returns whether `cached` is fresh (counted as a hit).
+   * What every request does before it uses the answer cached for `key`: marks it used and starts
+   * the renewals that are due. Returns whether `cached` decides the request (counted as a hit):
+   * fresh, or within `staleWhileRevalidate` past its TTL while its renewal is in flight.
    */
-  use(cached: E | undefined): boolean {
-    if (!this.renewals.visit(cached, this.config.clock())) return false;
+  use(key: string, cached: E | undefined): boolean {
+    const now = this.config.clock();
+    if (!this.renewals.visit(key, cached, now)) return false;
     this.hits++;
+    if (!(cached!.until > now)) this.revalidating++;
     return true;
   }
 

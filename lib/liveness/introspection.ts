@@ -21,6 +21,13 @@ export interface IntrospectionOptions {
    * while it still serves. Default 30.
    */
   cacheTtl?: number;
+  /**
+   * How long past `cacheTtl` an active answer may still serve while the call that renews it is in
+   * flight (a request arriving then starts that call if none has), in seconds, 0–60; never past
+   * `exp`. Requests then wait for no renewal slower than the call before it; 0: they do, and no
+   * answer serves past its TTL. Default 1.
+   */
+  staleWhileRevalidate?: number;
   /** How long an inactive answer is reused when the token's `exp` is unknown (opaque tokens), in seconds. Default 300. */
   inactiveTtl?: number;
   /** Most answers kept. Default 10000. */
@@ -51,6 +58,7 @@ export interface ResolvedIntrospection {
   client: ResolvedClient;
   endpoint: string | undefined;
   cacheTtl: number;
+  staleWhileRevalidate: number;
   inactiveTtl: number;
   cacheMax: number;
   timeout: number;
@@ -121,7 +129,7 @@ export class Introspector {
         scope: context.issuer,
         wait: (options.timeout + 1) * 1000,
         codec: {
-          encode: (entry) => ({ response: entry.response, refusal: entry.refusal, until: entry.until, refreshFrom: Number.isFinite(entry.refreshFrom) ? entry.refreshFrom : null }),
+          encode: (entry) => ({ response: entry.response, refusal: entry.refusal, until: entry.until, serveUntil: entry.serveUntil, refreshFrom: Number.isFinite(entry.refreshFrom) ? entry.refreshFrom : null }),
           // `active` is judged again here: another guard may have another audience.
           decode: (value, now) => this.decode(value, now),
         },
@@ -141,7 +149,7 @@ export class Introspector {
    */
   async introspect(token: string, exp: number | undefined): Promise<IntrospectionAnswer> {
     const cached = this.answers.cached(token);
-    if (this.answers.use(cached)) return cached!;
+    if (this.answers.use(token, cached)) return cached!;
     return this.answers.ask(token, () => this.fetch(token, exp));
   }
 
@@ -175,8 +183,9 @@ export class Introspector {
     const responseExp = typeof answer.response.exp === 'number' ? answer.response.exp : undefined;
     const expiry = Math.min(exp ?? Infinity, responseExp ?? Infinity) * 1000;
     const until = answer.active ? Math.min(now + this.options.cacheTtl * 1000, expiry) : Number.isFinite(expiry) ? expiry : now + this.options.inactiveTtl * 1000;
-    const refreshFrom = answer.active ? renewalStart(answer.sent, this.options.cacheTtl * 1000, until) : Infinity;
-    return { active: answer.active, response: answer.response, refusal: answer.refusal, until, refreshFrom, lastUsed: now };
+    const serveUntil = answer.active ? Math.min(until + this.options.staleWhileRevalidate * 1000, expiry) : until;
+    const refreshFrom = answer.active ? renewalStart(answer.sent, this.options.cacheTtl * 1000, serveUntil) : Infinity;
+    return { active: answer.active, response: answer.response, refusal: answer.refusal, until, serveUntil, refreshFrom, lastUsed: now };
   }
 
   /** One request to the endpoint; `sent` is when the HTTP client had it (ms), after discovery and client authentication. */
@@ -207,13 +216,15 @@ export class Introspector {
 
   /** An answer another instance shared: its endpoint answer, judged here as if just received. */
   private decode(value: unknown, now: number): Entry | undefined {
-    const v = value as { response?: unknown; refusal?: unknown; until?: unknown; refreshFrom?: unknown } | null;
+    const v = value as { response?: unknown; refusal?: unknown; until?: unknown; serveUntil?: unknown; refreshFrom?: unknown } | null;
     if (v === null || typeof v !== 'object' || v.response === null || typeof v.response !== 'object' || Array.isArray(v.response)) return undefined;
     const refreshFrom = v.refreshFrom === null ? Infinity : v.refreshFrom;
     if (typeof v.until !== 'number' || typeof refreshFrom !== 'number' || (v.refusal !== undefined && typeof v.refusal !== 'string')) return undefined;
     const response = Object.freeze({ ...(v.response as Record<string, unknown>) });
     const active = v.refusal === undefined && response.active === true && this.consistent(response);
-    return { active, response, refusal: v.refusal as string | undefined, until: v.until, refreshFrom, lastUsed: now };
+    // An instance of a release without `serveUntil` shares none: the answer serves only within its TTL.
+    const serveUntil = active && typeof v.serveUntil === 'number' ? v.serveUntil : v.until;
+    return { active, response, refusal: v.refusal as string | undefined, until: v.until, serveUntil, refreshFrom, lastUsed: now };
   }
 
   /**

@@ -48,13 +48,15 @@ interface Entry extends Renewable {
 
 /** An answer as the other instances read it: ms since the epoch, `null` for a time that never comes. */
 const SESSION_CODEC: AnswerCodec<Entry> = {
-  encode: (entry) => ({ kind: entry.kind, status: entry.status, until: entry.until, staleUntil: entry.staleUntil, refreshFrom: Number.isFinite(entry.refreshFrom) ? entry.refreshFrom : null }),
+  encode: (entry) => ({ kind: entry.kind, status: entry.status, until: entry.until, serveUntil: entry.serveUntil, staleUntil: entry.staleUntil, refreshFrom: Number.isFinite(entry.refreshFrom) ? entry.refreshFrom : null }),
   decode(value, now) {
     const v = value as Record<string, unknown> | null;
     if (v === null || typeof v !== 'object' || (v.kind !== 'ended' && v.kind !== 'status') || typeof v.status !== 'string' || !STATUS.test(v.status)) return undefined;
     const refreshFrom = v.refreshFrom === null ? Infinity : v.refreshFrom;
     if (typeof v.until !== 'number' || typeof v.staleUntil !== 'number' || typeof refreshFrom !== 'number') return undefined;
-    return { kind: v.kind, status: v.status, until: v.until, staleUntil: v.staleUntil, refreshFrom, lastUsed: now };
+    // An instance of a release without `serveUntil` shares none: the answer serves only within its TTL.
+    const serveUntil = typeof v.serveUntil === 'number' ? v.serveUntil : v.until;
+    return { kind: v.kind, status: v.status, until: v.until, serveUntil, staleUntil: v.staleUntil, refreshFrom, lastUsed: now };
   },
 };
 
@@ -117,7 +119,7 @@ export class SessionChecker {
    */
   async check(sessionId: string, tokenExp: number): Promise<void> {
     const cached = this.answers.cached(sessionId);
-    if (this.answers.use(cached)) return this.judge(cached!);
+    if (this.answers.use(sessionId, cached)) return this.judge(cached!);
     let entry: Entry;
     try {
       entry = await this.answers.ask(sessionId, () => this.call(sessionId, tokenExp));
@@ -139,7 +141,7 @@ export class SessionChecker {
    */
   checkCached(sessionId: string): boolean {
     const cached = this.answers.cached(sessionId);
-    if (!this.answers.use(cached)) return false;
+    if (!this.answers.use(sessionId, cached)) return false;
     this.judge(cached!);
     return true;
   }
@@ -162,7 +164,7 @@ export class SessionChecker {
     const { response } = await this.send('DELETE', sessionId);
     this.answers.gate.observe(response);
     const now = this.context.clock();
-    this.answers.set(sessionId, { kind: 'ended', status: 'ENDED', until: now + 86_400_000, staleUntil: 0, refreshFrom: Infinity, lastUsed: now });
+    this.answers.set(sessionId, { kind: 'ended', status: 'ENDED', until: now + 86_400_000, serveUntil: now + 86_400_000, staleUntil: 0, refreshFrom: Infinity, lastUsed: now });
     if (response.status !== 204 && response.status !== 200 && response.status !== 404) {
       throw new UpstreamProblem(`closing the Okta session answered ${response.status}`);
     }
@@ -229,12 +231,14 @@ export class SessionChecker {
     if (end <= now) return this.ended(now, tokenExp);
     const ttl = this.ttl() * 1000;
     const until = Math.min(now + ttl, end);
-    return { kind: 'status', status: body.status, until, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: renewalStart(sent, ttl, until), lastUsed: now };
+    const serveUntil = Math.min(until + this.options.staleWhileRevalidate * 1000, end);
+    return { kind: 'status', status: body.status, until, serveUntil, staleUntil: Math.min(until + this.options.staleIfError * 1000, end), refreshFrom: renewalStart(sent, ttl, serveUntil), lastUsed: now };
   }
 
   /** An ended session: remembered until the token's `exp` (at least one TTL), never asked again meanwhile. */
   private ended(now: number, tokenExp: number): Entry {
-    return { kind: 'ended', status: 'ENDED', until: Math.max(tokenExp * 1000, now + this.ttl() * 1000), staleUntil: 0, refreshFrom: Infinity, lastUsed: now };
+    const until = Math.max(tokenExp * 1000, now + this.ttl() * 1000);
+    return { kind: 'ended', status: 'ENDED', until, serveUntil: until, staleUntil: 0, refreshFrom: Infinity, lastUsed: now };
   }
 
   /** The TTL of a new answer, seconds: `cacheTtl`, held to what polling alone allows while a `pushed` guard gets no pushes. */

@@ -58,6 +58,11 @@ export class Calls<T> {
 export interface Renewable {
   /** Fresh until then. */
   until: number;
+  /**
+   * Past `until`, the answer may still serve until then, but only while its renewal is in flight
+   * (`staleWhileRevalidate`); `until` when it may not.
+   */
+  serveUntil: number;
   /** Renewal may start then (see {@link renewalStart}). */
   refreshFrom: number;
   /** Last time a request was decided by this answer. */
@@ -67,19 +72,20 @@ export interface Renewable {
 /**
  * When an answer's renewal may start (its `refreshFrom`, ms): 1 ms past `cacheTtl` after `sent` (from
  * `sendTimed`), so calls for one key stay `cacheTtl` apart even as another millisecond clock
- * sees them; never after the answer's own expiry `until`.
+ * sees them; never after the last moment the answer may serve, `serveUntil`.
  */
-export function renewalStart(sent: number, cacheTtlMs: number, until: number): number {
-  return Math.min(sent + cacheTtlMs + 1, until);
+export function renewalStart(sent: number, cacheTtlMs: number, serveUntil: number): number {
+  return Math.min(sent + cacheTtlMs + 1, serveUntil);
 }
 
 /**
  * Renews cached answers that are still in use, in their last round trip: once an answer's
  * `refreshFrom` has passed, the next request for any key starts the call that replaces it. Requests
- * do not wait at the end of the TTL (only those arriving after it, while a renewal slower than the
- * previous call is still on its way, join that call); calls per key stay `cacheTtl` apart; no answer
- * serves past its TTL. An answer not used in the last half of its TTL is left to expire (no call for
- * a key nobody asks about). Answers are queued in `refreshFrom` order: they arrive nearly in that
+ * do not wait at the end of the TTL: a renewal slower than the previous call may still be on its way
+ * when the TTL ends, and until `serveUntil` the old answer serves while it is (a request arriving
+ * then starts the renewal if none has); past that, requests join the call. Calls per key stay
+ * `cacheTtl` apart. An answer not used in the last half of its TTL is left to expire (no call for a
+ * key nobody asks about). Answers are queued in `refreshFrom` order: they arrive nearly in that
  * order, so an insertion usually moves back a step or two (past every slower call at worst), and
  * checking the head costs one comparison. The queue holds at most about twice the cache's bound:
  * answers the cache has replaced or evicted are dropped when it grows past that.
@@ -103,15 +109,28 @@ export class Renewals<E extends Renewable> {
   ) {}
 
   /**
-   * What every request does before it uses a cached answer: marks a fresh one as used (first, so
-   * that a request in an answer's own renewal window renews it), then starts the renewals due.
-   * Returns whether `cached` is fresh at `now`.
+   * What every request does before it uses a cached answer for `key`: marks a fresh one as used
+   * (first, so that a request in an answer's own renewal window renews it), then starts the
+   * renewals due. Returns whether `cached` may decide the request at `now`: within its TTL, or past
+   * it but before its `serveUntil` while a call that replaces it is in flight.
    */
-  visit(cached: E | undefined, now: number): boolean {
-    const fresh = cached !== undefined && cached.until > now;
-    if (fresh) cached.lastUsed = now;
+  visit(key: string, cached: E | undefined, now: number): boolean {
+    if (cached === undefined) {
+      this.run(now);
+      return false;
+    }
+    if (cached.until > now) {
+      cached.lastUsed = now;
+      this.run(now);
+      return true;
+    }
+    if (!(cached.serveUntil > now)) {
+      this.run(now);
+      return false;
+    }
+    cached.lastUsed = now;
     this.run(now);
-    return fresh;
+    return this.calls.has(key);
   }
 
   /**
@@ -119,7 +138,7 @@ export class Renewals<E extends Renewable> {
    * its failure is reported, and paces later calls, through the gate.
    */
   add(key: string, entry: E, start: () => Promise<E>): void {
-    if (this.stopped || !(entry.refreshFrom < entry.until)) return;
+    if (this.stopped || !(entry.refreshFrom < entry.serveUntil)) return;
     const renew = (): void => void this.calls.share(key, start).catch(() => undefined);
     const items = this.items;
     let at = items.length;
@@ -144,7 +163,7 @@ export class Renewals<E extends Renewable> {
       if (item.entry.refreshFrom > now) break;
       items[this.head++] = undefined;
       const { key, entry } = item;
-      const renewable = entry.until > now && now - entry.lastUsed <= this.recent && this.cache.peek(key) === entry;
+      const renewable = entry.serveUntil > now && now - entry.lastUsed <= this.recent && this.cache.peek(key) === entry;
       if (!this.stopped && renewable && !this.calls.has(key) && this.gate.wait() === 0) due.push(item.renew);
     }
     if (this.head > 1024 && this.head * 2 >= items.length) {

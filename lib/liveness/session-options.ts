@@ -29,6 +29,14 @@ export interface SessionOptions {
    */
   cacheTtl?: number;
   /**
+   * How long past `cacheTtl` a passing answer may still serve while the call that renews it is in
+   * flight (a request arriving then starts that call if none has), in seconds, 0–60; never past the
+   * session's `expiresAt`. Requests then wait for no renewal slower than the call before it (a
+   * session ended at Okta is refused up to this much later); 0: they do, and no answer serves past
+   * its TTL. Default 1.
+   */
+  staleWhileRevalidate?: number;
+  /**
    * Session ends arrive by push (an `ssfReceiver` or `oktaEventHook` mounted on the guard puts them
    * on the denylist at once), so polling is only the backstop for a push that is lost: `cacheTtl`
    * may be long. While no receiver is mounted on the guard, or the SSF stream is paused or disabled,
@@ -62,6 +70,7 @@ export interface ResolvedSessions {
   claim: string;
   acceptStatuses: ReadonlySet<string>;
   cacheTtl: number;
+  staleWhileRevalidate: number;
   pushed: boolean;
   staleIfError: number;
   cacheMax: number;

@@ -13,12 +13,15 @@ import { integer, nonEmptyString, object, rejectUnknown, seconds, stringList, ur
 
 const REVOCATION_KEYS = ['store', 'max', 'maxTokenLifetime', 'staleFor'];
 const BACKEND_SESSION_KEYS = ['store', 'cookieName', 'path', 'domain', 'secure', 'sameSite', 'lifetime', 'allowedOrigins', 'max'];
-const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque', 'store'];
+const INTROSPECTION_KEYS = ['client', 'endpoint', 'cacheTtl', 'staleWhileRevalidate', 'inactiveTtl', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'opaque', 'store'];
 const SESSION_KEYS = [
-  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'pushed', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'store',
+  'orgUrl', 'apiToken', 'client', 'claim', 'acceptStatuses', 'cacheTtl', 'staleWhileRevalidate', 'pushed', 'staleIfError', 'cacheMax', 'timeout', 'maxBytes', 'retryAfter', 'store',
 ];
 const ANSWER_STORE_METHODS = ['get', 'lease', 'put', 'delete', 'subscribe', 'close'] as const;
 const ENDPOINT_KEYS = ['token', 'revocation', 'endSession', 'timeout', 'maxBytes'];
+/** The most `staleWhileRevalidate` may be (introspection and sessions), in seconds. */
+const MAX_STALE_WHILE_REVALIDATE = 60;
+
 /** The most `sessions.cacheTtl` may be with `sessions.pushed`, in seconds: an hour, the life of an Okta access token by default. */
 const PUSHED_MAX_TTL = 3600;
 
@@ -117,6 +120,7 @@ export function resolveIntrospection(input: IntrospectionOptions, appClient: Cli
     client: i.client === undefined ? resolveClient('client', appClient) : resolveClient('introspection.client', i.client),
     endpoint: i.endpoint === undefined ? undefined : url('introspection.endpoint', i.endpoint, false),
     cacheTtl: seconds('introspection.cacheTtl', i.cacheTtl, 30, 0),
+    staleWhileRevalidate: seconds('introspection.staleWhileRevalidate', i.staleWhileRevalidate, 1, 0, MAX_STALE_WHILE_REVALIDATE),
     inactiveTtl: seconds('introspection.inactiveTtl', i.inactiveTtl, 300, 0),
     cacheMax: integer('introspection.cacheMax', i.cacheMax, 10_000, 1),
     timeout: seconds('introspection.timeout', i.timeout, 5, 0.001),
@@ -162,6 +166,7 @@ export function resolveSessions(input: SessionOptions, issuer: string): Resolved
     claim,
     acceptStatuses: new Set(stringList('sessions.acceptStatuses', o.acceptStatuses) ?? ['ACTIVE']),
     cacheTtl: pushed ? seconds('sessions.cacheTtl', o.cacheTtl, UNPUSHED_MAX_TTL, 0, PUSHED_MAX_TTL) : seconds('sessions.cacheTtl', o.cacheTtl, 30, 0, UNPUSHED_MAX_TTL),
+    staleWhileRevalidate: seconds('sessions.staleWhileRevalidate', o.staleWhileRevalidate, 1, 0, MAX_STALE_WHILE_REVALIDATE),
     pushed,
     staleIfError: seconds('sessions.staleIfError', o.staleIfError, 120, 0),
     cacheMax: integer('sessions.cacheMax', o.cacheMax, 10_000, 1),
