@@ -41,6 +41,8 @@ const WARMUP = 8;
 const TTL = 30;
 const KINDS = ['bare', 'floor', 'resident', 'strict'];
 const TARGET = 0.97;
+// One trickle run sends every token once (`amount`), in order, at 20 requests/s: a run of a fixed
+// duration would stop at the same token each time and the last ones would never be asked for.
 const TRICKLE = { connections: 1, overallRate: 20 };
 
 for (const [name, value] of Object.entries({ BENCH_ROUNDS: ROUNDS, BENCH_DURATION: DURATION, BENCH_PROCESSES: PROCESSES })) {
@@ -88,19 +90,23 @@ async function main() {
   let trickles = [];
   try {
     for (let i = 0; i < PROCESSES; i++) for (const kind of KINDS) servers.push(await start(kind, i, env));
-    // Preflight and warm-up: every token answers 200 on every server (and on the resident guard's route).
+    // Preflight and warm-up: every token answers 200 on every server (and on the resident guard's
+    // route). A server's trickle starts as soon as it is warm: the others' warm-ups take longer than
+    // a TTL, and its cached answers must not expire unused meanwhile. A trickle that fails stops the
+    // run at the next cell (its error is the run's).
+    let trickleError;
+    const trickle = async (server) => {
+      const route = server.kind === 'resident' ? '/warm' : '/api/hello';
+      while (trickling) await load(server.port, tokens, 60, { ...TRICKLE, amount: tokens.length }, route);
+    };
     for (const server of servers) {
       if (server.kind === 'resident') await load(server.port, tokens, 1, undefined, '/warm');
       await load(server.port, tokens, WARMUP);
+      trickles.push(trickle(server).catch((error) => {
+        trickleError ??= error;
+        trickling = false;
+      }));
     }
-    // A trickle that fails stops the run at the next cell (its error is the run's).
-    let trickleError;
-    trickles = servers.map(async (server) => {
-      while (trickling) await load(server.port, tokens, 2, TRICKLE, server.kind === 'resident' ? '/warm' : '/api/hello');
-    }).map((trickle) => trickle.catch((error) => {
-      trickleError ??= error;
-      trickling = false;
-    }));
     const rounds = [];
     for (let round = 0; round < ROUNDS; round++) {
       // Rounds come in pairs, the second the first reversed: every server's mean place in a pair is
